@@ -12,6 +12,7 @@ mapping reviewable in one place.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from fractions import Fraction
 
 from batteryloop.errors import ValidationError
 
@@ -20,71 +21,71 @@ from batteryloop.errors import ValidationError
 class Unit:
     symbol: str
     dimension: str
-    factor: float  # multiply a value in this unit by ``factor`` to get the dimension's base unit
-    offset: float = 0.0  # added after the factor (temperature only)
+    factor: Fraction  # multiply a value in this unit by ``factor`` to get the dimension's base unit
+    offset: Fraction = Fraction(0)  # added after the factor (temperature only)
 
 
 _UNITS: list[Unit] = [
     # charge, base Ah
-    Unit("Ah", "charge", 1.0),
-    Unit("mAh", "charge", 1e-3),
-    Unit("kAh", "charge", 1e3),
-    Unit("C", "charge", 1.0 / 3600.0),  # coulomb
+    Unit("Ah", "charge", Fraction("1.0")),
+    Unit("mAh", "charge", Fraction("1e-3")),
+    Unit("kAh", "charge", Fraction("1e3")),
+    Unit("C", "charge", Fraction("1/3600")),  # coulomb
     # energy, base kWh
-    Unit("kWh", "energy", 1.0),
-    Unit("Wh", "energy", 1e-3),
-    Unit("MWh", "energy", 1e3),
-    Unit("J", "energy", 1.0 / 3.6e6),
-    Unit("MJ", "energy", 1.0 / 3.6),
+    Unit("kWh", "energy", Fraction("1.0")),
+    Unit("Wh", "energy", Fraction("1e-3")),
+    Unit("MWh", "energy", Fraction("1e3")),
+    Unit("J", "energy", Fraction("1/3600000")),
+    Unit("MJ", "energy", Fraction("5/18")),
     # power, base W
-    Unit("W", "power", 1.0),
-    Unit("kW", "power", 1e3),
-    Unit("MW", "power", 1e6),
+    Unit("W", "power", Fraction("1.0")),
+    Unit("kW", "power", Fraction("1e3")),
+    Unit("MW", "power", Fraction("1e6")),
     # voltage, base V
-    Unit("V", "voltage", 1.0),
-    Unit("mV", "voltage", 1e-3),
-    Unit("kV", "voltage", 1e3),
+    Unit("V", "voltage", Fraction("1.0")),
+    Unit("mV", "voltage", Fraction("1e-3")),
+    Unit("kV", "voltage", Fraction("1e3")),
     # current, base A
-    Unit("A", "current", 1.0),
-    Unit("mA", "current", 1e-3),
+    Unit("A", "current", Fraction("1.0")),
+    Unit("mA", "current", Fraction("1e-3")),
     # resistance, base Ohm
-    Unit("Ohm", "resistance", 1.0),
-    Unit("mOhm", "resistance", 1e-3),
-    Unit("uOhm", "resistance", 1e-6),
+    Unit("Ohm", "resistance", Fraction("1.0")),
+    Unit("mOhm", "resistance", Fraction("1e-3")),
+    Unit("uOhm", "resistance", Fraction("1e-6")),
     # mass, base kg
-    Unit("kg", "mass", 1.0),
-    Unit("g", "mass", 1e-3),
-    Unit("mg", "mass", 1e-6),
-    Unit("t", "mass", 1e3),
+    Unit("kg", "mass", Fraction("1.0")),
+    Unit("g", "mass", Fraction("1e-3")),
+    Unit("mg", "mass", Fraction("1e-6")),
+    Unit("t", "mass", Fraction("1e3")),
     # length, base mm
-    Unit("mm", "length", 1.0),
-    Unit("cm", "length", 10.0),
-    Unit("m", "length", 1000.0),
+    Unit("mm", "length", Fraction("1.0")),
+    Unit("cm", "length", Fraction("10.0")),
+    Unit("m", "length", Fraction("1000.0")),
     # temperature, base degC
-    Unit("degC", "temperature", 1.0),
-    Unit("K", "temperature", 1.0, -273.15),
+    Unit("degC", "temperature", Fraction("1.0")),
+    Unit("K", "temperature", Fraction("1.0"), Fraction("-273.15")),
     # time, base h
-    Unit("h", "time", 1.0),
-    Unit("min", "time", 1.0 / 60.0),
-    Unit("s", "time", 1.0 / 3600.0),
-    Unit("d", "time", 24.0),
-    Unit("month", "time", 730.5),  # a mean Gregorian month, 365.25 d / 12
-    Unit("a", "time", 8766.0),  # a Julian year, 365.25 d
+    Unit("h", "time", Fraction("1.0")),
+    Unit("min", "time", Fraction("1/60")),
+    Unit("s", "time", Fraction("1/3600")),
+    Unit("d", "time", Fraction("24.0")),
+    Unit("month", "time", Fraction("730.5")),  # a mean Gregorian month, 365.25 d / 12
+    Unit("a", "time", Fraction("8766.0")),  # a Julian year, 365.25 d
     # ratios, base percent
-    Unit("%", "ratio", 1.0),
-    Unit("fraction", "ratio", 100.0),
-    Unit("ppm", "ratio", 1e-4),
+    Unit("%", "ratio", Fraction("1.0")),
+    Unit("fraction", "ratio", Fraction("100.0")),
+    Unit("ppm", "ratio", Fraction("1e-4")),
     # specific emissions, base kg CO2e per kWh
-    Unit("kgCO2e/kWh", "specific_emission", 1.0),
-    Unit("gCO2e/kWh", "specific_emission", 1e-3),
-    Unit("kgCO2e", "emission", 1.0),
-    Unit("tCO2e", "emission", 1e3),
+    Unit("kgCO2e/kWh", "specific_emission", Fraction("1.0")),
+    Unit("gCO2e/kWh", "specific_emission", Fraction("1e-3")),
+    Unit("kgCO2e", "emission", Fraction("1.0")),
+    Unit("tCO2e", "emission", Fraction("1e3")),
     # rates and ratios of units
-    Unit("1/h", "c_rate", 1.0),
-    Unit("W/Wh", "power_energy_ratio", 1.0),
-    Unit("%/month", "self_discharge", 1.0),
-    Unit("%/d", "self_discharge", 30.4375),
-    Unit("1", "count", 1.0),
+    Unit("1/h", "c_rate", Fraction("1.0")),
+    Unit("W/Wh", "power_energy_ratio", Fraction("1.0")),
+    Unit("%/month", "self_discharge", Fraction("1.0")),
+    Unit("%/d", "self_discharge", Fraction("30.4375")),
+    Unit("1", "count", Fraction("1.0")),
 ]
 
 # Other spellings met in the data models (Catena-X ``unit:`` names from the SAMM unit catalogue, UN/CEFACT
@@ -170,8 +171,9 @@ def convert(value: float, from_unit: str, to_unit: str, *, field: str = "value")
         )
     if src.symbol == dst.symbol:
         return value
-    base = value * src.factor + src.offset
-    return (base - dst.offset) / dst.factor
+    # Exact rational arithmetic, so that 2800 g is 2.8 kg and not 2.8000000000000003 kg.
+    base = Fraction(value) * src.factor + src.offset
+    return float((base - dst.offset) / dst.factor)
 
 
 def dimension_of(symbol: str) -> str:

@@ -10,6 +10,7 @@ revoked.
 from __future__ import annotations
 
 import csv
+import io
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
@@ -59,7 +60,7 @@ class AccessRule:
 @cache
 def rules() -> tuple[AccessRule, ...]:
     source = resources.files("batteryloop.passport").joinpath("access_rules.csv")
-    with source.open(encoding="utf-8", newline="") as handle:
+    with io.StringIO(source.read_text(encoding="utf-8"), newline="") as handle:
         return tuple(
             AccessRule(
                 role=row["role"],
@@ -85,15 +86,17 @@ class Viewer:
         return cls(Role.ANONYMOUS)
 
 
+def _holds(rule: AccessRule, viewer: Viewer, *, responsible: bool, granted: bool) -> bool:
+    if rule.role not in ("*", viewer.role.value):
+        return False
+    return {"always": True, "responsible": responsible, "grant": granted}[rule.condition]
+
+
 def visible_groups(viewer: Viewer, *, responsible: bool, granted: bool) -> frozenset[AccessGroup]:
     """The access groups ``viewer`` may read on a passport."""
     out: set[AccessGroup] = set()
     for rule in rules():
-        if rule.role not in ("*", viewer.role.value):
-            continue
-        if rule.condition == "always" or (rule.condition == "responsible" and responsible):
-            out |= rule.groups
-        elif rule.condition == "grant" and granted:
+        if _holds(rule, viewer, responsible=responsible, granted=granted):
             out |= rule.groups
     if viewer.role is Role.ANONYMOUS:
         out &= {AccessGroup.PUBLIC}
@@ -101,15 +104,8 @@ def visible_groups(viewer: Viewer, *, responsible: bool, granted: bool) -> froze
 
 
 def citations_for(viewer: Viewer, *, responsible: bool, granted: bool) -> list[str]:
-    out = []
-    for rule in rules():
-        if rule.role not in ("*", viewer.role.value):
-            continue
-        if rule.condition == "always" or (rule.condition == "responsible" and responsible) or (
-            rule.condition == "grant" and granted
-        ):
-            out.append(rule.citation)
-    return out
+    """The citations of the rules that give ``viewer`` its access."""
+    return [r.citation for r in rules() if _holds(r, viewer, responsible=responsible, granted=granted)]
 
 
 def filter_data(data: Mapping[str, Any], groups: Iterable[AccessGroup]) -> dict[str, Any]:

@@ -14,11 +14,12 @@ OpenAPI schema.
 from __future__ import annotations
 
 import csv
+import io
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
-from functools import cache
+from functools import cache, cached_property
 from importlib import resources
 from typing import Any, Literal
 
@@ -35,7 +36,9 @@ class AccessGroup(StrEnum):
     """Who may read an attribute, after Art. 77(2) and the four points of Annex XIII."""
 
     PUBLIC = "public"  # Annex XIII point 1
-    LEGITIMATE_INTEREST = "legitimate_interest"  # point 2: legitimate interest, notified bodies, authorities, Commission
+    LEGITIMATE_INTEREST = (
+        "legitimate_interest"  # point 2: legitimate interest, notified bodies, authorities, Commission
+    )
     AUTHORITIES = "authorities"  # point 3: notified bodies, market surveillance authorities, Commission
     LEGITIMATE_INTEREST_INDIVIDUAL = "legitimate_interest_individual"  # point 4: the individual battery
 
@@ -95,7 +98,7 @@ class Attribute:
     def is_dynamic(self) -> bool:
         return self.dynamics == "dynamic"
 
-    @property
+    @cached_property
     def structure(self) -> str | None:
         m = re.fullmatch(r"list\[(\w+)\]", self.type)
         return m.group(1) if m else None
@@ -119,7 +122,7 @@ def _parse_range(text: str) -> tuple[float | None, float | None]:
 def _read_table() -> list[Attribute]:
     source = resources.files("batteryloop.passport").joinpath("attributes.csv")
     out: list[Attribute] = []
-    with source.open(encoding="utf-8", newline="") as handle:
+    with io.StringIO(source.read_text(encoding="utf-8"), newline="") as handle:
         for row in csv.DictReader(handle):
             out.append(
                 Attribute(
@@ -244,9 +247,13 @@ def _validate(attr: Attribute, raw: Any, where: str) -> Any:
     if attr.type in ("decimal", "integer"):
         low, high = attr.range
         if low is not None and value < low:
-            raise ValueError(f"at least {low:g}{(' ' + attr.unit) if attr.unit not in ('', '1') else ''}, not {value:g}")
+            raise ValueError(
+                f"at least {low:g}{(' ' + attr.unit) if attr.unit not in ('', '1') else ''}, not {value:g}"
+            )
         if high is not None and value > high:
-            raise ValueError(f"at most {high:g}{(' ' + attr.unit) if attr.unit not in ('', '1') else ''}, not {value:g}")
+            raise ValueError(
+                f"at most {high:g}{(' ' + attr.unit) if attr.unit not in ('', '1') else ''}, not {value:g}"
+            )
     return value
 
 
@@ -296,15 +303,17 @@ def validate_values(
             problems.append(Problem(where, "is static data", "a dynamic (Annex XIII point 4) attribute", "not_dynamic"))
             continue
         if only_static and attr.is_dynamic:
-            problems.append(
-                Problem(where, "is dynamic data", "an update through the dynamic-data route", "not_static")
-            )
+            problems.append(Problem(where, "is dynamic data", "an update through the dynamic-data route", "not_static"))
             continue
         if not attr.applies_to(category):
             cats = ", ".join(sorted(attr.categories))
             problems.append(
-                Problem(where, f"does not apply to {category} batteries ({attr.citation})", f"a {cats} battery",
-                        "not_applicable")
+                Problem(
+                    where,
+                    f"does not apply to {category} batteries ({attr.citation})",
+                    f"a {cats} battery",
+                    "not_applicable",
+                )
             )
             continue
         try:
@@ -330,8 +339,11 @@ def missing_mandatory(data: Mapping[str, Any], category: str) -> list[str]:
     return [
         a.key
         for a in attributes().values()
-        if a.obligation == "mandatory" and a.applies_to(category) and a.key not in data
-        and a.writable == "user" and category in a.categories
+        if a.obligation == "mandatory"
+        and a.applies_to(category)
+        and a.key not in data
+        and a.writable == "user"
+        and category in a.categories
     ]
 
 
@@ -345,7 +357,8 @@ def _annotation(attr: Attribute) -> Any:
     if attr.structure == "string":
         return list[str]
     if attr.structure:
-        return list[STRUCTURES[attr.structure]]  # type: ignore[valid-type]
+        model = STRUCTURES[attr.structure]
+        return list[model]  # type: ignore[valid-type]
     return {
         "decimal": float | dict[str, Any],
         "integer": int,

@@ -126,14 +126,15 @@ def verify_bundle(bundle: Any, *, trusted_keys: Iterable[str] | None = None, _de
         content = entry["content"]
         try:
             recomputed = signing.content_hash(content)
-        except Exception as exc:  # noqa: BLE001 - any value rfc8785 cannot canonicalise is a failed check
+        except Exception as exc:
             report.add(f"{where} hash", False, f"content cannot be canonicalised: {exc}")
             return report
         report.add(
             f"{where} hash",
             recomputed == entry.get("hash"),
-            "" if recomputed == entry.get("hash") else f"content hashes to {recomputed[:16]}..., bundle says "
-            f"{str(entry.get('hash'))[:16]}...",
+            ""
+            if recomputed == entry.get("hash")
+            else f"content hashes to {recomputed[:16]}..., bundle says {str(entry.get('hash'))[:16]}...",
         )
         report.add(
             f"{where} number",
@@ -149,17 +150,22 @@ def verify_bundle(bundle: Any, *, trusted_keys: Iterable[str] | None = None, _de
         report.add(
             f"{where} chain",
             link_ok,
-            "" if link_ok else f"points at {str(content.get('previous_hash'))[:16]}..., previous is {previous_hash[:16]}...",
+            ""
+            if link_ok
+            else f"points at {str(content.get('previous_hash'))[:16]}..., previous is {previous_hash[:16]}...",
         )
         key = entry.get("public_key")
         signer_key = (content.get("signer") or {}).get("public_key")
-        sig_ok = isinstance(key, str) and key == signer_key and signing.verify_signature(
-            key, str(entry.get("hash")), str(entry.get("signature"))
+        sig_ok = (
+            isinstance(key, str)
+            and key == signer_key
+            and signing.verify_signature(key, str(entry.get("hash")), str(entry.get("signature")))
         )
         report.add(
             f"{where} signature",
             sig_ok,
-            f"Ed25519 key {signing.fingerprint(key)}" if sig_ok and isinstance(key, str)
+            f"Ed25519 key {signing.fingerprint(key)}"
+            if sig_ok and isinstance(key, str)
             else "signature does not verify with the signer's key",
         )
         responsible_key = (content.get("responsible") or {}).get("public_key")
@@ -198,7 +204,8 @@ def verify_bundle(bundle: Any, *, trusted_keys: Iterable[str] | None = None, _de
         report.add(
             f"predecessor {sub.passport_id}",
             sub.ok and bool(listed & pred_hashes),
-            "verified and linked" if sub.ok and listed & pred_hashes
+            "verified and linked"
+            if sub.ok and listed & pred_hashes
             else "; ".join(str(c) for c in sub.failures) or "not linked from the first version",
         )
     return report

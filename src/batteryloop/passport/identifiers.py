@@ -74,7 +74,9 @@ def make_uii(iac: str, cin: str, serial: str) -> str:
     if not _CIN.match(cin):
         problems.append(("company_identification_number", "1-20 upper-case letters or digits"))
     if not _SERIAL.match(serial):
-        problems.append(("serial_number", "1-40 upper-case letters, digits, '.' or '-', starting with a letter or digit"))
+        problems.append(
+            ("serial_number", "1-40 upper-case letters, digits, '.' or '-', starting with a letter or digit")
+        )
     if problems:
         field, expected = problems[0]
         raise IdentifierError(f"cannot build an ISO/IEC 15459 identifier from {field}", field=field, expected=expected)

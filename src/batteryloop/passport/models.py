@@ -22,7 +22,7 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 from sqlalchemy.engine import Dialect
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from batteryloop.db import Base, JSONType
 
@@ -116,6 +116,8 @@ class Passport(Base):
     head_hash: Mapped[str] = mapped_column(String(64))
     data: Mapped[dict[str, Any]] = mapped_column(JSONType)
     observations: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    # {"predecessors": [...], "successors": [...]}: a copy of passport_links for reads without a join
+    links: Mapped[dict[str, list[str]]] = mapped_column(JSONType, default=dict)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
@@ -139,6 +141,9 @@ class PassportVersion(Base):
     signature: Mapped[str] = mapped_column(String(120))
     public_key: Mapped[str] = mapped_column(String(64))
 
+    # Declared so that the unit of work inserts a passport before its versions when both are flushed together.
+    passport: Mapped[Passport] = relationship(lazy="raise_on_sql")
+
 
 class PassportLink(Base):
     """Art. 77(7): the passport of a repurposed, remanufactured or re-used battery links to its originals."""
@@ -151,6 +156,9 @@ class PassportLink(Base):
     kind: Mapped[str] = mapped_column(String(20))
     predecessor_hash: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    predecessor: Mapped[Passport] = relationship(foreign_keys=[predecessor_id], lazy="raise_on_sql")
+    successor: Mapped[Passport] = relationship(foreign_keys=[successor_id], lazy="raise_on_sql")
 
 
 class DynamicValue(Base):
@@ -167,6 +175,8 @@ class DynamicValue(Base):
     measured_at: Mapped[datetime] = mapped_column(UTCDateTime())
     method: Mapped[str | None] = mapped_column(Text)
     uncertainty: Mapped[float | None] = mapped_column(Float)
+
+    passport: Mapped[Passport] = relationship(lazy="raise_on_sql")
 
 
 class Grant(Base):

@@ -56,7 +56,7 @@ from batteryloop.passport.models import (
 )
 
 VERSION_SCHEMA = "batteryloop.passport-version/1"
-TOKEN_PREFIX = "bl_"
+TOKEN_PREFIX = "bl_"  # noqa: S105 - a prefix that marks batteryloop tokens, not a secret
 STATUSES = ("original", "re-used", "repurposed", "remanufactured", "waste")
 OPERATOR_KINDS = (
     "manufacturer",
@@ -123,6 +123,15 @@ class PassportService:
     def __init__(self, session: Session, settings: Settings | None = None) -> None:
         self.session = session
         self.settings = settings or get_settings()
+        self._keypairs: dict[int, signing.KeyPair] = {}
+        self._orgs: dict[int, Organisation] = {}
+
+    def _keys(self, org: Organisation) -> signing.KeyPair:
+        keys = self._keypairs.get(org.id)
+        if keys is None:
+            raw = signing.unwrap_private(org.private_key, self.settings.key_encryption_key)
+            keys = self._keypairs[org.id] = signing.KeyPair.from_private_bytes(raw)
+        return keys
 
     # -----------------------------------------------------------------------------------------------------------------
     # Organisations, accounts and tokens
@@ -140,7 +149,9 @@ class PassportService:
         if not name:
             raise ValidationError("an organisation needs a name", field="name", expected="a non-empty name")
         if kind not in OPERATOR_KINDS:
-            raise ValidationError(f"unknown organisation kind {kind!r}", field="kind", expected=", ".join(OPERATOR_KINDS))
+            raise ValidationError(
+                f"unknown organisation kind {kind!r}", field="kind", expected=", ".join(OPERATOR_KINDS)
+            )
         if self.session.scalar(select(Organisation).where(Organisation.name == name)) is not None:
             raise ConflictError(f"organisation {name!r} exists already", field="name")
         if issuing_agency_code or company_identification_number:
@@ -233,6 +244,9 @@ class PassportService:
         account = self._account(account_name)
         return Viewer(Role(account.role), account.name, account.organisation_id)
 
+    def account(self, name: str) -> Account:
+        return self._account(name)
+
     def _account(self, name: str) -> Account:
         account = self.session.scalar(select(Account).where(Account.name == name))
         if account is None:
@@ -279,7 +293,7 @@ class PassportService:
         data = {} if closed_for_public else filter_data(passport.data, groups)
         observations = {k: v for k, v in (passport.observations or {}).items() if k in data}
         self.log_access(viewer, passport.id, restricted_keys(data), action=action, route=route)
-        links = self._links(passport.id)
+        links = passport.links or {}
         gtin, serial = passport.gtin, passport.serial_number
         digital_link = None
         if gtin and serial:
@@ -297,22 +311,13 @@ class PassportService:
             observations=observations,
             groups=groups,
             basis=citations_for(viewer, responsible=responsible, granted=granted),
-            predecessors=links[0],
-            successors=links[1],
+            predecessors=list(links.get("predecessors", [])),
+            successors=list(links.get("successors", [])),
             digital_link=digital_link,
             responsible=responsible,
             withheld=len(passport.data) - len(data),
             incomplete=missing_mandatory(passport.data, passport.category) if responsible else [],
         )
-
-    def _links(self, passport_id: str) -> tuple[list[str], list[str]]:
-        preds = self.session.scalars(
-            select(PassportLink.predecessor_id).where(PassportLink.successor_id == passport_id)
-        ).all()
-        succs = self.session.scalars(
-            select(PassportLink.successor_id).where(PassportLink.predecessor_id == passport_id)
-        ).all()
-        return list(preds), list(succs)
 
     def log_access(
         self, viewer: Viewer, passport_id: str, keys: Sequence[str], *, action: str, route: str | None
@@ -432,7 +437,9 @@ class PassportService:
             for v, name in rows
         ]
 
-    def version_view(self, viewer: Viewer, passport_id: str, number: int, *, route: str | None = None) -> dict[str, Any]:
+    def version_view(
+        self, viewer: Viewer, passport_id: str, number: int, *, route: str | None = None
+    ) -> dict[str, Any]:
         passport = self._passport(passport_id)
         groups, _, _ = self.groups_for(viewer, passport)
         version = self.session.scalar(
@@ -451,9 +458,7 @@ class PassportService:
             "data": data,
         }
 
-    def history(
-        self, viewer: Viewer, passport_id: str, key: str, *, route: str | None = None
-    ) -> list[dict[str, Any]]:
+    def history(self, viewer: Viewer, passport_id: str, key: str, *, route: str | None = None) -> list[dict[str, Any]]:
         """Every recorded value of dynamic attribute ``key`` in time order of measurement."""
         passport = self._passport(passport_id)
         attr = attributes().get(key)
@@ -485,9 +490,12 @@ class PassportService:
     # Writing
 
     def _org(self, org_id: int) -> Organisation:
-        org = self.session.get(Organisation, org_id)
+        org = self._orgs.get(org_id)
         if org is None:
-            raise NotFoundError(f"no organisation {org_id}", field="organisation")
+            org = self.session.get(Organisation, org_id)
+            if org is None:
+                raise NotFoundError(f"no organisation {org_id}", field="organisation")
+            self._orgs[org_id] = org
         return org
 
     def _require_org(self, viewer: Viewer, what: str) -> Organisation:
@@ -497,9 +505,7 @@ class PassportService:
 
     def _require_responsible(self, viewer: Viewer, passport: Passport, what: str) -> Organisation:
         if viewer.organisation_id is None or viewer.organisation_id != passport.operator_id:
-            raise PermissionDeniedError(
-                f"only the economic operator responsible for passport {passport.id} may {what}"
-            )
+            raise PermissionDeniedError(f"only the economic operator responsible for passport {passport.id} may {what}")
         return self._org(viewer.organisation_id)
 
     @staticmethod
@@ -540,13 +546,88 @@ class PassportService:
         passport_id: str | None = None,
         note: str | None = None,
         import_report: Mapping[str, Any] | None = None,
+        observed: Mapping[str, Mapping[str, Any]] | None = None,
     ) -> Passport:
-        """Issue a new passport (status original) for the caller's organisation."""
+        """Issue a new passport (status original) for the caller's organisation.
+
+        ``observed`` gives the measurement time and method of dynamic values included at issue (an import).
+        """
         if viewer.role is not Role.ECONOMIC_OPERATOR:
             raise PermissionDeniedError("only economic operators issue passports")
         org = self._require_org(viewer, "issuing a passport")
-        return self._create(org, viewer, data, passport_id=passport_id, status="original", kind="create",
-                            note=note, import_report=import_report)
+        return self._create(
+            org,
+            viewer,
+            data,
+            passport_id=passport_id,
+            status="original",
+            kind="create",
+            note=note,
+            import_report=import_report,
+            observed=observed,
+        )
+
+    def issue_batch(
+        self, viewer: Viewer, records: Sequence[Mapping[str, Any]], *, note: str | None = None
+    ) -> list[Passport]:
+        """Issue passports for a production batch in one transaction: all of them, or none.
+
+        Every record is validated first and every problem of every record is reported (``records.{i}.data.{key}``);
+        identifiers are checked for duplicates within the batch and against the registry with one query each.
+        """
+        if viewer.role is not Role.ECONOMIC_OPERATOR:
+            raise PermissionDeniedError("only economic operators issue passports")
+        org = self._require_org(viewer, "issuing passports")
+        if not 1 <= len(records) <= 10_000:
+            raise ValidationError("a batch holds 1 to 10000 passports", field="records", expected="1-10000 records")
+        passports: list[Passport] = []
+        problems: list[Problem] = []
+        for i, record in enumerate(records):
+            data = record.get("data") if isinstance(record.get("data"), Mapping) else None
+            if data is None:
+                problems.append(Problem(f"records.{i}.data", "missing", "an object of attribute values"))
+                continue
+            try:
+                passports.append(
+                    self._create(
+                        org,
+                        viewer,
+                        data,
+                        passport_id=record.get("passport_identifier"),
+                        status="original",
+                        kind="create",
+                        note=note,
+                        batch=True,
+                    )
+                )
+            except ValidationError as exc:
+                problems.extend(Problem(f"records.{i}.{p.field}", p.message, p.expected, p.code) for p in exc.problems)
+        ids = [p.id for p in passports]
+        seen: set[str] = set()
+        for i, pid in enumerate(ids):
+            if pid in seen:
+                problems.append(Problem(f"records.{i}", f"passport {pid} occurs twice in the batch", None, "duplicate"))
+            seen.add(pid)
+        if problems:
+            for p in passports:
+                self.session.expunge(p)
+            raise ValidationError(f"{len(problems)} problem(s) in the batch; nothing was issued", problems=problems)
+        with self.session.no_autoflush:
+            existing = self.session.scalars(select(Passport.id).where(Passport.id.in_(ids))).all()
+        if existing:
+            raise ConflictError(
+                f"{len(existing)} passport(s) exist already",
+                problems=[
+                    Problem("records", f"passport {pid} exists already", None, "conflict") for pid in existing[:50]
+                ],
+            )
+        try:
+            self.session.flush()
+        except SAIntegrityError as exc:
+            raise ConflictError(
+                "a battery in the batch has a passport already (same GTIN and serial)", field="records"
+            ) from exc
+        return passports
 
     def _create(
         self,
@@ -561,7 +642,9 @@ class PassportService:
         import_report: Mapping[str, Any] | None = None,
         predecessors: Sequence[Passport] = (),
         observed: Mapping[str, Mapping[str, Any]] | None = None,
+        batch: bool = False,
     ) -> Passport:
+        """Build, validate and sign a passport; ``batch`` leaves the uniqueness checks and the flush to the caller."""
         raw = dict(data)
         category = raw.get("battery_category")
         if not isinstance(category, str) or not category:
@@ -574,20 +657,19 @@ class PassportService:
         if dynamic_in and observed is None:
             observed = {}
         clean = validate_values(raw, category.strip().lower())
-        if passport_id is not None:
-            passport_id = check_passport_id(passport_id)
-        else:
-            passport_id = self._new_id(org, clean)
-        if self.session.get(Passport, passport_id) is not None:
-            raise ConflictError(f"passport {passport_id} exists already", field="passport_identifier")
+        passport_id = check_passport_id(passport_id) if passport_id is not None else self._new_id(org, clean)
         gtin = clean.get("gtin")
         serial = clean.get("serial_number")
-        if gtin and serial:
+        if not batch and self.session.get(Passport, passport_id) is not None:
+            raise ConflictError(f"passport {passport_id} exists already", field="passport_identifier")
+        if gtin and serial and not batch:
             dup = self.session.scalar(
                 select(Passport.id).where(Passport.gtin == gtin, Passport.serial_number == serial)
             )
             if dup:
-                raise ConflictError(f"GTIN {gtin} with serial {serial} has passport {dup} already", field="data.serial_number")
+                raise ConflictError(
+                    f"GTIN {gtin} with serial {serial} has passport {dup} already", field="data.serial_number"
+                )
         clean["passport_identifier"] = passport_id
         clean["economic_operator_identifier"] = org.identifier or org.name
         clean["battery_status"] = status
@@ -620,19 +702,23 @@ class PassportService:
         )
         passport.soh_pct = _soh(clean)
         self.session.add(passport)
-        self.session.flush()
+        if not batch:
+            self.session.flush()
         links = []
         for pred in predecessors:
             self.session.add(
-                PassportLink(predecessor_id=pred.id, successor_id=passport.id, kind=status, predecessor_hash=pred.head_hash)
+                PassportLink(
+                    predecessor_id=pred.id, successor_id=passport.id, kind=status, predecessor_hash=pred.head_hash
+                )
             )
             links.append({"passport_id": pred.id, "hash": pred.head_hash})
+        passport.links = {"predecessors": [p.id for p in predecessors], "successors": []}
         change: dict[str, Any] = {"kind": kind, "by": viewer.account or "registry"}
         if note:
             change["note"] = note
         if import_report:
             change["import"] = dict(import_report)
-        self._append_version(passport, org, change, changed_dynamic=dynamic_in, predecessors=links)
+        self._append_version(passport, org, change, changed_dynamic=dynamic_in, predecessors=links, flush=not batch)
         return passport
 
     def update_static(
@@ -658,8 +744,11 @@ class PassportService:
                 problems.append(Problem(f"remove.{key}", "the category cannot be removed", None))
         if "battery_category" in clean and clean["battery_category"] != passport.category:
             problems.append(
-                Problem("data.battery_category", "the category of an issued passport cannot change",
-                        "the same category; a repurposed battery gets a successor passport")
+                Problem(
+                    "data.battery_category",
+                    "the category of an issued passport cannot change",
+                    "the same category; a repurposed battery gets a successor passport",
+                )
             )
         for key in ("gtin", "serial_number"):
             if key in clean and clean[key] != passport.data.get(key):
@@ -676,7 +765,12 @@ class PassportService:
         passport.model = new.get("battery_model_identifier")
         passport.chemistry = new.get("battery_chemistry")
         passport.soh_pct = _soh(new)
-        change: dict[str, Any] = {"kind": "update", "by": viewer.account, "changed": sorted(clean), "removed": sorted(remove)}
+        change: dict[str, Any] = {
+            "kind": "update",
+            "by": viewer.account,
+            "changed": sorted(clean),
+            "removed": sorted(remove),
+        }
         if note:
             change["note"] = note
         self._append_version(passport, org, change)
@@ -709,7 +803,11 @@ class PassportService:
                 extra = set(item) - {"value", "unit", "measured_at", "method", "uncertainty"}
                 if extra:
                     problems.append(
-                        Problem(f"values.{key}", f"unknown fields {sorted(extra)}", "value, unit, measured_at, method, uncertainty")
+                        Problem(
+                            f"values.{key}",
+                            f"unknown fields {sorted(extra)}",
+                            "value, unit, measured_at, method, uncertainty",
+                        )
                     )
                     continue
                 values[key] = {"value": item["value"], "unit": item["unit"]} if "unit" in item else item["value"]
@@ -728,12 +826,16 @@ class PassportService:
             when = m.get("measured_at") or (measured_at.isoformat() if measured_at else None)
             how = m.get("method") or method
             if not when:
-                problems.append(Problem(f"values.{key}", "has no measurement time", "measured_at (ISO 8601 with offset)"))
+                problems.append(
+                    Problem(f"values.{key}", "has no measurement time", "measured_at (ISO 8601 with offset)")
+                )
                 continue
             try:
                 when_dt = _parse_time(when)
             except ValueError:
-                problems.append(Problem(f"values.{key}.measured_at", f"{when!r} is not a date-time", "ISO 8601 with offset"))
+                problems.append(
+                    Problem(f"values.{key}.measured_at", f"{when!r} is not a date-time", "ISO 8601 with offset")
+                )
                 continue
             if when_dt > utcnow() + timedelta(minutes=5):
                 problems.append(Problem(f"values.{key}.measured_at", "lies in the future", "a past measurement time"))
@@ -780,8 +882,6 @@ class PassportService:
                 expected="POST /api/v1/passports/successors with this passport among the originals",
             )
         if status == "waste":
-            if passport.status == "waste":
-                raise ConflictError(f"passport {passport.id} is waste already", field="status")
             responsible = viewer.organisation_id == passport.operator_id
             if responsible:
                 signer = self._org(passport.operator_id)
@@ -793,8 +893,11 @@ class PassportService:
                 target = signer
             else:
                 raise PermissionDeniedError(
-                    "only the responsible operator, or a recycler or waste operator taking the battery in, may declare it waste"
+                    "only the responsible operator, or a recycler or waste operator taking the battery in, "
+                    "may declare it waste"
                 )
+            if passport.status == "waste":
+                raise ConflictError(f"passport {passport.id} is waste already", field="status")
             passport.status = "waste"
             passport.operator_id = target.id
             passport.data = {
@@ -806,7 +909,12 @@ class PassportService:
                 **(passport.observations or {}),
                 "battery_status": {"measured_at": utcnow().isoformat(), "method": "declared waste"},
             }
-            change: dict[str, Any] = {"kind": "status", "by": viewer.account, "status": "waste", "responsible": target.name}
+            change: dict[str, Any] = {
+                "kind": "status",
+                "by": viewer.account,
+                "status": "waste",
+                "responsible": target.name,
+            }
             if note:
                 change["note"] = note
             self._append_version(passport, signer, change, changed_dynamic=["battery_status"])
@@ -845,12 +953,16 @@ class PassportService:
         (Art. 77(6)).
         """
         if kind not in SUCCESSOR_ROLES:
-            raise ValidationError(f"unknown kind {kind!r}", field="kind", expected="repurposed, remanufactured or re-used")
+            raise ValidationError(
+                f"unknown kind {kind!r}", field="kind", expected="repurposed, remanufactured or re-used"
+            )
         if viewer.role not in SUCCESSOR_ROLES[kind]:
             raise PermissionDeniedError(f"the role {viewer.role.value} may not place a {kind} battery on the market")
         org = self._require_org(viewer, f"placing a {kind} battery on the market")
         if not originals:
-            raise ValidationError("at least one original passport", field="originals", expected="a list of passport ids")
+            raise ValidationError(
+                "at least one original passport", field="originals", expected="a list of passport ids"
+            )
         if len(set(originals)) != len(originals):
             raise ValidationError("an original is listed twice", field="originals", expected="distinct passport ids")
         if kind == "re-used" and len(originals) != 1:
@@ -873,6 +985,10 @@ class PassportService:
             previous = self._org(p.operator_id)
             p.state = "superseded"
             p.operator_id = org.id
+            p.links = {
+                "predecessors": list((p.links or {}).get("predecessors", [])),
+                "successors": [*(p.links or {}).get("successors", []), successor.id],
+            }
             p.data = {**p.data, "economic_operator_identifier": org.identifier or org.name}
             change = {
                 "kind": "superseded",
@@ -894,6 +1010,7 @@ class PassportService:
         changed_dynamic: Sequence[str] = (),
         predecessors: Sequence[Mapping[str, Any]] = (),
         successors: Sequence[Mapping[str, Any]] = (),
+        flush: bool = True,
     ) -> PassportVersion:
         now = utcnow()
         number = passport.version + 1
@@ -922,9 +1039,7 @@ class PassportService:
         if successors:
             content["successors"] = list(successors)
         digest = signing.content_hash(content)
-        keys = signing.KeyPair.from_private_bytes(
-            signing.unwrap_private(signer.private_key, self.settings.key_encryption_key)
-        )
+        keys = self._keys(signer)
         version = PassportVersion(
             passport_id=passport.id,
             number=number,
@@ -956,6 +1071,8 @@ class PassportService:
         passport.version = number
         passport.head_hash = digest
         passport.updated_at = now
+        if not flush:
+            return version
         try:
             self.session.flush()
         except SAIntegrityError:
@@ -990,7 +1107,9 @@ class PassportService:
             raise ValidationError("a grant lasts between 0 and 3650 days", field="days", expected="0 < days <= 3650")
         now = utcnow()
         for old in self.session.scalars(
-            select(Grant).where(Grant.passport_id == passport.id, Grant.account_id == grantee.id, Grant.revoked_at.is_(None))
+            select(Grant).where(
+                Grant.passport_id == passport.id, Grant.account_id == grantee.id, Grant.revoked_at.is_(None)
+            )
         ):
             old.revoked_at = now
         grant = Grant(
@@ -1011,7 +1130,9 @@ class PassportService:
         grantee = self._account(account_name)
         now = utcnow()
         grants = self.session.scalars(
-            select(Grant).where(Grant.passport_id == passport.id, Grant.account_id == grantee.id, Grant.revoked_at.is_(None))
+            select(Grant).where(
+                Grant.passport_id == passport.id, Grant.account_id == grantee.id, Grant.revoked_at.is_(None)
+            )
         ).all()
         if not grants:
             raise NotFoundError(f"account {account_name!r} holds no grant on {passport_id}", field="name")

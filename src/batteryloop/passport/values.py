@@ -18,6 +18,7 @@ _DURATION = re.compile(
 )
 _EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]{2,}$")
 _MONTH = re.compile(r"^(\d{4})-(\d{2})$")
+_SPACE = re.compile(r"\s")
 
 
 def check_string(value: object) -> str:
@@ -119,7 +120,7 @@ def check_uri(value: object) -> str:
         raise ValueError(f"an absolute URI with a scheme (https:, urn:), not {text!r}")
     if parts.scheme in ("http", "https") and not parts.netloc:
         raise ValueError(f"an http(s) URI with a host, not {text!r}")
-    if len(text) > 2000 or any(c.isspace() for c in text):
+    if len(text) > 2000 or _SPACE.search(text):
         raise ValueError("a URI of at most 2000 characters without spaces")
     return text
 
@@ -131,10 +132,14 @@ def check_email(value: object) -> str:
 
 
 def check_gtin(value: object) -> str:
+    from batteryloop.errors import IdentifierError
     from batteryloop.passport.identifiers import normalise_gtin
 
     if isinstance(value, int) and not isinstance(value, bool):
         value = str(value)
     if not isinstance(value, str):
         raise ValueError("a GTIN of 8, 12, 13 or 14 digits")
-    return normalise_gtin(value)
+    try:
+        return normalise_gtin(value)
+    except IdentifierError as exc:
+        raise ValueError(str(exc.problems[0].message) + f" (expected {exc.problems[0].expected})") from None

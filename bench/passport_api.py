@@ -1,0 +1,368 @@
+"""Passport API throughput and latency on PostgreSQL, next to the framework's own limit.
+
+    python bench/passport_api.py [--passports 100000] [--duration 20] [--connections 32] [--reuse]
+
+1. Loads N passports (EV, LMT and industrial, realistic values, each validated, hashed and signed) into a schema of
+   its own on the PostgreSQL server (``BATTERYLOOP_TEST_POSTGRES_URL``, default 127.0.0.1:5432/test), through the
+   registry's batch issue. ``--reuse`` keeps an existing load.
+2. Serves, one after the other on loopback with uvicorn (same workers, same pool):
+   - ``bare``: a bare Starlette endpoint that reads the same row of the same table and returns its JSON: what the
+     framework, the driver and the database give at best;
+   - ``public``: ``GET /api/v1/passports/{id}`` anonymously (token-less; filtered to Annex XIII point 1);
+   - ``recycler``: the same with a recycler's token (authentication, points 1 and 2, an access-log row written and
+     committed with every read, as Art. 77 requires);
+   - ``granted``: a repurposer's token on passports granted to it (a grant lookup, points 1, 2 and 4, logged).
+3. Drives each with ``wrk`` (a separate process, C, random passport ids from a Lua script) and prints requests per
+   second, p50 and p99 latency and the ratio to ``bare``. Results also go to ``bench/results/passport_api.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import func, select, text
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+
+from batteryloop.config import Settings  # noqa: E402
+from batteryloop.db import make_engine, make_session_factory, transaction  # noqa: E402
+from batteryloop.demo import ev_model_nmc, gtin13, industrial_model, lmt_model  # noqa: E402
+from batteryloop.migrate import upgrade  # noqa: E402
+from batteryloop.passport.models import Grant, Passport  # noqa: E402
+from batteryloop.passport.service import PassportService  # noqa: E402
+
+SCHEMA = "bench_passport"
+DEFAULT_URL = "postgresql+psycopg://127.0.0.1:5432/test"
+
+BARE_APP = """
+import os
+from sqlalchemy import text
+from starlette.applications import Starlette
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+from batteryloop.db import make_engine
+
+engine = make_engine(os.environ["BENCH_DATABASE_URL"], pool_size=int(os.environ.get("BENCH_POOL", "10")))
+QUERY = text("select id, version, data from passports where id = :id")
+
+
+def read(request):
+    with engine.connect() as conn:
+        row = conn.execute(QUERY, {"id": request.path_params["pid"]}).first()
+    if row is None:
+        return Response(status_code=404)
+    return JSONResponse({"passport_id": row.id, "version": row.version, "data": row.data})
+
+
+app = Starlette(routes=[Route("/passports/{pid}", read)])
+"""
+
+WRK_LUA = """
+local ids = {}
+for line in io.lines("%(ids)s") do ids[#ids + 1] = line end
+math.randomseed(%(seed)d)
+local prefix = "%(prefix)s"
+local token = "%(token)s"
+request = function()
+  local id = ids[math.random(#ids)]
+  if token ~= "" then
+    return wrk.format("GET", prefix .. id, {["Authorization"] = "Bearer " .. token})
+  end
+  return wrk.format("GET", prefix .. id)
+end
+"""
+
+
+def load(url: str, n: int, reuse: bool) -> dict[str, Any]:
+    admin = make_engine(url, pool_size=2)
+    with admin.begin() as conn:
+        exists = conn.execute(text("select 1 from pg_namespace where nspname = :s"), {"s": SCHEMA}).first()
+        if exists and not reuse:
+            conn.execute(text(f"drop schema {SCHEMA} cascade"))
+            exists = None
+        if not exists:
+            conn.execute(text(f"create schema {SCHEMA}"))
+    admin.dispose()
+    engine = make_engine(url, schema=SCHEMA, pool_size=2)
+    upgrade(engine)
+    factory = make_session_factory(engine)
+    settings = Settings(public_base_url="https://passport.example.nl")
+    with factory() as session:
+        have = session.scalar(select(func.count()).select_from(Passport)) or 0
+    tokens: dict[str, str] = {}
+    started = time.perf_counter()
+    if have < n:
+        with transaction(factory) as session:
+            svc = PassportService(session, settings)
+            for name, kind in (
+                ("Maker B.V.", "manufacturer"),
+                ("Recycler B.V.", "recycler"),
+                ("Second Life B.V.", "repurposer"),
+            ):
+                svc.ensure_organisation(name, kind=kind)
+            svc.create_account("maker", "economic_operator", "Maker B.V.")
+            svc.create_account("recycler", "recycler", "Recycler B.V.")
+            svc.create_account("repurposer", "repurposer", "Second Life B.V.")
+        builders = [
+            (ev_model_nmc, gtin13("871234", 1), 0.5),
+            (lmt_model, gtin13("871235", 7), 0.35),
+            (industrial_model, gtin13("871236", 3), 0.15),
+        ]
+        rng = random.Random(7)
+        batch = 2000
+        done = have
+        while done < n:
+            size = min(batch, n - done)
+            records = []
+            for i in range(done, done + size):
+                r = rng.random()
+                build, gtin, _ = builders[0] if r < 0.5 else builders[1] if r < 0.85 else builders[2]
+                data = build(gtin)
+                data["serial_number"] = f"B{i:09d}"
+                data["manufacturing_date"] = f"20{rng.randint(20, 26)}-{rng.randint(1, 12):02d}"
+                if build is ev_model_nmc:
+                    soh = round(rng.uniform(65, 100), 1)
+                    data.update(soh_capacity_pct=soh, remaining_capacity_Ah=round(2.11 * soh, 1))
+                records.append({"data": data})
+            with transaction(factory) as session:
+                svc = PassportService(session, settings)
+                svc.issue_batch(svc.viewer_for("maker"), records, note="benchmark load")
+            done += size
+            rate = (done - have) / (time.perf_counter() - started)
+            print(f"  loaded {done:>7d}/{n}  ({rate:,.0f} passports/s)", flush=True)
+    load_seconds = time.perf_counter() - started
+    with transaction(factory) as session:
+        svc = PassportService(session, settings)
+        for account in ("recycler", "repurposer"):
+            tokens[account] = svc.issue_token(svc.account(account))
+        ids = list(session.scalars(select(Passport.id).order_by(Passport.id)))
+        granted = ids[: min(1000, len(ids))]
+        if (session.scalar(select(func.count()).select_from(Grant)) or 0) < len(granted):
+            maker = svc.viewer_for("maker")
+            for pid in granted:
+                svc.grant(maker, pid, "repurposer", days=30, purpose="benchmark")
+    with engine.connect() as conn:
+        size = conn.execute(
+            text("select pg_total_relation_size('passports') + pg_total_relation_size('passport_versions')")
+        ).scalar()
+    engine.dispose()
+    return {
+        "ids": ids,
+        "granted": granted,
+        "tokens": tokens,
+        "load_seconds": load_seconds,
+        "loaded": n - have,
+        "table_bytes": size,
+    }
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_up(port: int, path: str, timeout: float = 60) -> None:
+    import urllib.error
+    import urllib.request
+
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=2)
+            return
+        except urllib.error.HTTPError:
+            return
+        except OSError:
+            time.sleep(0.2)
+    raise RuntimeError(f"server on port {port} did not come up")
+
+
+def serve(app: str, port: int, env: dict[str, str], workers: int, cwd: Path | None = None) -> subprocess.Popen[bytes]:
+    cmd = [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        app,
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        str(workers),
+        "--log-level",
+        "warning",
+        "--no-access-log",
+    ]
+    if app.endswith("create_app"):
+        cmd.insert(4, "--factory")
+    return subprocess.Popen(cmd, env=env, cwd=cwd, start_new_session=True)
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+
+
+def run_wrk(
+    port: int, prefix: str, ids_file: Path, token: str, duration: int, connections: int, threads: int, tmp: Path
+) -> dict[str, float]:
+    script = tmp / f"req_{port}.lua"
+    script.write_text(WRK_LUA % {"ids": ids_file, "seed": 42, "prefix": prefix, "token": token})
+    # warm-up (connections, caches), then the measured run
+    subprocess.run(
+        ["wrk", "-t", str(threads), "-c", str(connections), "-d", "3s", "-s", str(script), f"http://127.0.0.1:{port}"],
+        capture_output=True,
+        check=True,
+    )
+    proc = subprocess.run(
+        [
+            "wrk",
+            "-t",
+            str(threads),
+            "-c",
+            str(connections),
+            "-d",
+            f"{duration}s",
+            "--latency",
+            "-s",
+            str(script),
+            f"http://127.0.0.1:{port}",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    out = proc.stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+
+    def pct(label: str) -> float:
+        m = re.search(rf"\s{label}%\s+([\d.]+)(us|ms|s)", out)
+        assert m, out
+        value, unit = float(m.group(1)), m.group(2)
+        return value / 1000 if unit == "us" else value * 1000 if unit == "s" else value
+
+    non2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
+    errors = re.search(r"Socket errors:.*", out)
+    return {
+        "rps": rps,
+        "p50_ms": pct("50"),
+        "p99_ms": pct("99"),
+        "non_2xx": int(non2xx.group(1)) if non2xx else 0,
+        "socket_errors": errors.group(0) if errors else "",
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--passports", type=int, default=100_000)
+    parser.add_argument("--duration", type=int, default=20, help="seconds per measured run")
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--threads", type=int, default=1, help="wrk threads")
+    parser.add_argument("--workers", type=int, default=1, help="uvicorn worker processes for both servers")
+    parser.add_argument("--reuse", action="store_true", help="keep an existing load")
+    parser.add_argument("--postgres-url", default=os.environ.get("BATTERYLOOP_TEST_POSTGRES_URL", DEFAULT_URL))
+    args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        sys.exit("wrk is needed (Debian: apt-get install wrk)")
+
+    print(f"loading {args.passports:,} passports into PostgreSQL schema {SCHEMA} ...", flush=True)
+    loaded = load(args.postgres_url, args.passports, args.reuse)
+    print(
+        f"load: {loaded['loaded']:,} new passports in {loaded['load_seconds']:.1f} s; "
+        f"passports + versions {loaded['table_bytes'] / 1e6:.0f} MB"
+    )
+
+    sep = "&" if "?" in args.postgres_url else "?"
+    db_url = f"{args.postgres_url}{sep}options=-csearch_path%3D{SCHEMA}"
+    tmp = Path(tempfile.mkdtemp(prefix="bench-passport-"))
+    ids_file = tmp / "ids.txt"
+    ids_file.write_text("\n".join(loaded["ids"]) + "\n")
+    granted_file = tmp / "granted.txt"
+    granted_file.write_text("\n".join(loaded["granted"]) + "\n")
+    (tmp / "bare_app.py").write_text(BARE_APP)
+    env = {
+        **os.environ,
+        "BATTERYLOOP_DATABASE_URL": db_url,
+        "BENCH_DATABASE_URL": db_url,
+        "PYTHONPATH": f"{tmp}:{ROOT / 'src'}",
+        "BATTERYLOOP_DATA_DIR": str(tmp),
+    }
+
+    scenarios = [
+        ("bare", "bare_app:app", "/passports/", ids_file, ""),
+        ("public", "batteryloop.api.app:create_app", "/api/v1/passports/", ids_file, ""),
+        ("recycler", "batteryloop.api.app:create_app", "/api/v1/passports/", ids_file, loaded["tokens"]["recycler"]),
+        (
+            "granted",
+            "batteryloop.api.app:create_app",
+            "/api/v1/passports/",
+            granted_file,
+            loaded["tokens"]["repurposer"],
+        ),
+    ]
+    results: dict[str, dict[str, float]] = {}
+    for name, app, prefix, idf, token in scenarios:
+        port = free_port()
+        proc = serve(app, port, env, args.workers, cwd=tmp)
+        try:
+            wait_up(port, prefix + loaded["ids"][0])
+            results[name] = run_wrk(port, prefix, idf, token, args.duration, args.connections, args.threads, tmp)
+        finally:
+            stop(proc)
+        r = results[name]
+        print(
+            f"  {name:9s} {r['rps']:9.0f} req/s   p50 {r['p50_ms']:7.2f} ms   p99 {r['p99_ms']:7.2f} ms"
+            f"   non-2xx {r['non_2xx']}",
+            flush=True,
+        )
+
+    base = results["bare"]["rps"]
+    print()
+    print(
+        f"Passport reads, PostgreSQL, {len(loaded['ids']):,} passports, {args.connections} connections, "
+        f"{args.workers} uvicorn worker(s), wrk {args.threads} thread(s), {args.duration} s each, "
+        f"{os.cpu_count()} CPU(s)"
+    )
+    print(f"{'scenario':10s} {'req/s':>9s} {'p50 ms':>8s} {'p99 ms':>8s} {'vs bare':>8s}")
+    for name, r in results.items():
+        print(f"{name:10s} {r['rps']:9.0f} {r['p50_ms']:8.2f} {r['p99_ms']:8.2f} {r['rps'] / base:8.2f}")
+    out_dir = ROOT / "bench" / "results"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "passport_api.json").write_text(
+        json.dumps(
+            {
+                "passports": len(loaded["ids"]),
+                "connections": args.connections,
+                "workers": args.workers,
+                "duration_s": args.duration,
+                "load_seconds": loaded["load_seconds"],
+                "loaded": loaded["loaded"],
+                "results": results,
+                "ratio_to_bare": {k: v["rps"] / base for k, v in results.items()},
+            },
+            indent=2,
+        )
+    )
+    shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,55 @@
+"""The FastAPI application: the API under ``/api/v1`` (OpenAPI at ``/openapi.json``) and the public pages."""
+
+from __future__ import annotations
+
+from importlib import resources
+
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+from sqlalchemy.engine import Engine
+
+from batteryloop import __version__
+from batteryloop.api import errors
+from batteryloop.api.routes import passports, registry
+from batteryloop.config import Settings, get_settings
+from batteryloop.db import make_engine, make_session_factory
+from batteryloop.web import pages
+
+DESCRIPTION = """
+The battery passport registry of batteryloop (Regulation (EU) 2023/1542, Art. 77-78 and Annex XIII).
+
+Authenticate with `Authorization: Bearer <token>` (create tokens with `batteryloop keys create`). Without a token you
+are the public and see Annex XIII point 1. Every response is filtered on the server for the caller's role, its
+organisation's responsibility and the grants it holds; `GET /api/v1/access-rules` lists the rules with their citations.
+"""
+
+
+def create_app(settings: Settings | None = None, *, engine: Engine | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    if engine is None:
+        engine = make_engine(settings.resolved_database_url(), echo=settings.sql_echo)
+    app = FastAPI(
+        title="batteryloop",
+        version=__version__,
+        description=DESCRIPTION,
+        openapi_tags=[
+            {"name": "passports", "description": "Battery passports: issue, read, update, lifecycle, access."},
+            {"name": "registry", "description": "The data model, the access rules, keys and the access log."},
+        ],
+    )
+    app.state.settings = settings
+    app.state.engine = engine
+    app.state.session_factory = make_session_factory(engine)
+    errors.install(app)
+    app.include_router(passports.router)
+    app.include_router(registry.router)
+    app.include_router(pages.router)
+    app.mount(
+        "/static", StaticFiles(directory=str(resources.files("batteryloop.web").joinpath("static"))), name="static"
+    )
+
+    @app.get("/healthz", include_in_schema=False)
+    def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    return app

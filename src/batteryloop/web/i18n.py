@@ -1,0 +1,75 @@
+"""Interface texts in Dutch and English, and the choice of language for a request.
+
+The language is, in order: ``?lang=nl|en``, the ``lang`` cookie a previous switch set, the first of ``nl``/``en``
+in Accept-Language, English.
+"""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+
+LANGUAGES = ("nl", "en")
+
+TEXTS: dict[str, dict[str, str]] = {
+    "title": {"en": "Battery passport", "nl": "Batterijpaspoort"},
+    "identifier": {"en": "Passport identifier", "nl": "Paspoortnummer"},
+    "state_active": {"en": "Active", "nl": "Actief"},
+    "state_superseded": {
+        "en": "This battery was repurposed, remanufactured or re-used; it continues under a new passport.",
+        "nl": "Deze batterij is herbestemd, gereviseerd of hergebruikt en heeft een nieuw paspoort.",
+    },
+    "state_closed": {
+        "en": "This battery was recycled. Its passport ceased to exist on {date}.",
+        "nl": "Deze batterij is gerecycled. Het paspoort is op {date} beëindigd.",
+    },
+    "successor": {"en": "Current passport", "nl": "Huidig paspoort"},
+    "predecessors": {"en": "Made from", "nl": "Gemaakt van"},
+    "public_info": {"en": "Public information (Annex XIII point 1)", "nl": "Openbare informatie (bijlage XIII punt 1)"},
+    "more": {
+        "en": "Repairers, repurposers, recyclers, authorities and the operator see more after signing in.",
+        "nl": "Reparateurs, herbestemmers, recyclers, toezichthouders en de marktdeelnemer zien meer na inloggen.",
+    },
+    "sign_in": {"en": "Sign in", "nl": "Inloggen"},
+    "version": {"en": "Version", "nl": "Versie"},
+    "updated": {"en": "Last updated", "nl": "Laatst bijgewerkt"},
+    "not_found": {"en": "No passport with this identifier.", "nl": "Geen paspoort met dit nummer."},
+    "qr": {"en": "QR code of this passport", "nl": "QR-code van dit paspoort"},
+    "language": {"en": "Language", "nl": "Taal"},
+    "home_intro": {
+        "en": "The open battery passport registry and battery-lifecycle platform.",
+        "nl": "Het open register voor batterijpaspoorten en platform voor de levenscyclus van batterijen.",
+    },
+    "lookup": {"en": "Look up a passport", "nl": "Paspoort opzoeken"},
+    "lookup_button": {"en": "Show", "nl": "Toon"},
+    "api": {"en": "API documentation", "nl": "API-documentatie"},
+    "yes": {"en": "yes", "nl": "ja"},
+    "no": {"en": "no", "nl": "nee"},
+}
+
+CATEGORY_LABELS = {
+    "ev": {"en": "Electric vehicle battery", "nl": "Batterij voor elektrisch voertuig"},
+    "lmt": {"en": "Light means of transport battery", "nl": "Batterij voor licht vervoermiddel"},
+    "industrial": {"en": "Industrial battery", "nl": "Industriële batterij"},
+    "sli": {"en": "Starting, lighting and ignition battery", "nl": "Start-, verlichtings- en ontstekingsbatterij"},
+    "portable": {"en": "Portable battery", "nl": "Draagbare batterij"},
+}
+
+
+def choose_language(request: Request) -> str:
+    asked = request.query_params.get("lang")
+    if asked in LANGUAGES:
+        return asked
+    cookie = request.cookies.get("lang")
+    if cookie in LANGUAGES:
+        return cookie
+    header = request.headers.get("accept-language", "")
+    for part in header.split(","):
+        tag = part.split(";")[0].strip().lower()
+        base = tag.split("-")[0]
+        if base in LANGUAGES:
+            return base
+    return "en"
+
+
+def translator(language: str) -> dict[str, str]:
+    return {key: texts[language] for key, texts in TEXTS.items()}

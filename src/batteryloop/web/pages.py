@@ -1,0 +1,166 @@
+"""The public pages: the passport page a QR code opens, the GS1 Digital Link resolver and the front page."""
+
+from __future__ import annotations
+
+from importlib import resources
+from typing import Any
+from urllib.parse import quote
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.templating import Jinja2Templates
+from sqlalchemy import select
+
+from batteryloop.errors import BatteryloopError
+from batteryloop.passport.access import Viewer
+from batteryloop.passport.attributes import attributes
+from batteryloop.passport.identifiers import normalise_gtin
+from batteryloop.passport.models import Passport
+from batteryloop.passport.qr import qr_svg, resolver_url
+from batteryloop.passport.service import PassportService
+from batteryloop.web.i18n import CATEGORY_LABELS, choose_language, translator
+
+router = APIRouter(include_in_schema=False)
+templates = Jinja2Templates(directory=str(resources.files("batteryloop.web").joinpath("templates")))
+
+
+def _service(request: Request) -> tuple[PassportService, Any]:
+    session = request.app.state.session_factory()
+    return PassportService(session, request.app.state.settings), session
+
+
+def _format(value: Any, unit: str, lang: str) -> str:
+    if isinstance(value, bool):
+        return translator(lang)["yes" if value else "no"]
+    if isinstance(value, float):
+        text = f"{value:,.6g}" if abs(value) < 1e6 else f"{value:,.0f}"
+        if lang == "nl":
+            text = text.replace(",", " ").replace(".", ",")
+        return f"{text} {unit}".strip() if unit not in ("", "1") else text
+    if isinstance(value, int):
+        return f"{value} {unit}".strip() if unit not in ("", "1") else str(value)
+    if isinstance(value, list):
+        return "; ".join(_format_item(v, lang) for v in value)
+    return str(value)
+
+
+def _format_item(item: Any, lang: str) -> str:
+    if isinstance(item, dict):
+        return ", ".join(f"{k.replace('_', ' ')}: {_format(v, '', lang)}" for k, v in item.items())
+    return _format(item, "", lang)
+
+
+def _respond(request: Request, template: str, context: dict[str, Any], status_code: int = 200) -> Response:
+    lang = context["lang"]
+    response = templates.TemplateResponse(request, template, context, status_code=status_code)
+    if request.query_params.get("lang") in ("nl", "en"):
+        response.set_cookie("lang", lang, max_age=365 * 24 * 3600, samesite="lax")
+    response.headers["Content-Language"] = lang
+    response.headers["Vary"] = "Accept-Language, Cookie"
+    return response
+
+
+@router.get("/", response_class=HTMLResponse)
+def home(request: Request) -> Response:
+    lang = choose_language(request)
+    return _respond(request, "home.html", {"lang": lang, "t": translator(lang), "path": "/"})
+
+
+@router.get("/p", response_class=HTMLResponse)
+def lookup(request: Request, id: str = "") -> Response:
+    if id.strip():
+        return RedirectResponse(f"/p/{quote(id.strip(), safe=':~')}", status_code=303)
+    return RedirectResponse("/", status_code=303)
+
+
+@router.get("/p/{passport_id}", response_class=HTMLResponse)
+def public_passport(request: Request, passport_id: str) -> Response:
+    lang = choose_language(request)
+    t = translator(lang)
+    service, session = _service(request)
+    try:
+        try:
+            view = service.view(Viewer.anonymous(), passport_id, route="GET /p")
+        except BatteryloopError:
+            return _respond(
+                request,
+                "not_found.html",
+                {"lang": lang, "t": t, "passport_id": passport_id, "path": request.url.path},
+                404,
+            )
+        table = attributes()
+        rows = []
+        for key, attr in table.items():
+            if key in view.data:
+                rows.append(
+                    {
+                        "key": key,
+                        "label": attr.label(lang),
+                        "value": _format(view.data[key], attr.unit, lang),
+                        "point": attr.annex_xiii,
+                    }
+                )
+        passport = session.get(Passport, passport_id)
+        url = resolver_url(
+            service.settings.public_base_url, passport_id, view.data.get("gtin"), view.data.get("serial_number")
+        )
+        svg = qr_svg(url, title=t["qr"], scale=3).decode("utf-8")
+        svg = svg[svg.index("<svg") :]
+        category = passport.category if passport else ""
+        context = {
+            "lang": lang,
+            "t": t,
+            "view": view,
+            "rows": rows,
+            "category": CATEGORY_LABELS.get(category, {}).get(lang, category),
+            "model": view.data.get("battery_model_identifier"),
+            "manufacturer": view.data.get("manufacturer_name"),
+            "qr_svg": svg,
+            "closed_date": view.closed_at.date().isoformat() if view.closed_at else "",
+            "path": request.url.path,
+        }
+        session.commit()
+        return _respond(request, "passport.html", context, 200)
+    finally:
+        session.close()
+
+
+@router.get("/01/{gtin}/21/{serial}")
+def gs1_resolver(request: Request, gtin: str, serial: str) -> Response:
+    """GS1 Digital Link resolver: ``/01/{GTIN}/21/{serial}`` -> the passport page (or its JSON for API clients)."""
+    lang = choose_language(request)
+    session = request.app.state.session_factory()
+    try:
+        try:
+            normal = normalise_gtin(gtin)
+        except BatteryloopError as exc:
+            return _respond(
+                request,
+                "not_found.html",
+                {
+                    "lang": lang,
+                    "t": translator(lang),
+                    "passport_id": f"{gtin}/{serial}",
+                    "message": str(exc),
+                    "path": request.url.path,
+                },
+                400,
+            )
+        passport_id = session.scalar(
+            select(Passport.id).where(Passport.gtin == normal, Passport.serial_number == serial)
+        )
+        if passport_id is None:
+            return _respond(
+                request,
+                "not_found.html",
+                {"lang": lang, "t": translator(lang), "passport_id": f"{normal}/{serial}", "path": request.url.path},
+                404,
+            )
+        target = f"/p/{quote(passport_id, safe=':~')}"
+        if "application/json" in request.headers.get("accept", "") and "text/html" not in request.headers.get(
+            "accept", ""
+        ):
+            target = f"/api/v1/passports/{quote(passport_id, safe=':~')}"
+        return RedirectResponse(target, status_code=307)
+    finally:
+        session.close()
