@@ -319,6 +319,9 @@ def build_demo(factory: sessionmaker[Session], settings: Settings, *, console: C
         store = industrial_model(gtin13("871237", 11), model="TLO-2L150-NMC", energy_kWh=112.0)
         store.update(
             manufacturer_name="Tweede Leven Opslag B.V.",
+            manufacturer_identifier="NL-KVK-90000010",
+            manufacturer_postal_address="Energieweg 2, 5652 AB Eindhoven, NL",
+            manufacturing_place="Eindhoven, NL",
             serial_number="2L150-0001",
             manufacturing_date=now.strftime("%Y-%m"),
             battery_chemistry="NMC",

@@ -11,6 +11,7 @@ mapping reviewable in one place.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from fractions import Fraction
 
@@ -161,6 +162,8 @@ def lookup(symbol: str) -> Unit:
 
 def convert(value: float, from_unit: str, to_unit: str, *, field: str = "value") -> float:
     """Convert ``value`` from ``from_unit`` to ``to_unit``; both must measure the same dimension."""
+    if not math.isfinite(value):
+        raise ValidationError(f"{value} is not a finite number", field=field, expected="a finite number")
     src = lookup(from_unit)
     dst = lookup(to_unit)
     if src.dimension != dst.dimension:
@@ -172,8 +175,12 @@ def convert(value: float, from_unit: str, to_unit: str, *, field: str = "value")
     if src.symbol == dst.symbol:
         return value
     # Exact rational arithmetic, so that 2800 g is 2.8 kg and not 2.8000000000000003 kg.
-    base = Fraction(value) * src.factor + src.offset
-    return float((base - dst.offset) / dst.factor)
+    # A result beyond the float range is infinite, as in IEEE arithmetic; validation then refuses it as not finite.
+    exact = (Fraction(value) * src.factor + src.offset - dst.offset) / dst.factor
+    try:
+        return float(exact)
+    except OverflowError:
+        return math.inf if exact > 0 else -math.inf
 
 
 def dimension_of(symbol: str) -> str:

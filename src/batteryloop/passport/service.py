@@ -581,6 +581,7 @@ class PassportService:
         if not 1 <= len(records) <= 10_000:
             raise ValidationError("a batch holds 1 to 10000 passports", field="records", expected="1-10000 records")
         passports: list[Passport] = []
+        indices: list[int] = []
         problems: list[Problem] = []
         for i, record in enumerate(records):
             data = record.get("data") if isinstance(record.get("data"), Mapping) else None
@@ -588,26 +589,34 @@ class PassportService:
                 problems.append(Problem(f"records.{i}.data", "missing", "an object of attribute values"))
                 continue
             try:
-                passports.append(
-                    self._create(
-                        org,
-                        viewer,
-                        data,
-                        passport_id=record.get("passport_identifier"),
-                        status="original",
-                        kind="create",
-                        note=note,
-                        batch=True,
-                    )
+                passport = self._create(
+                    org,
+                    viewer,
+                    data,
+                    passport_id=record.get("passport_identifier"),
+                    status="original",
+                    kind="create",
+                    note=note,
+                    batch=True,
                 )
             except ValidationError as exc:
                 problems.extend(Problem(f"records.{i}.{p.field}", p.message, p.expected, p.code) for p in exc.problems)
+                continue
+            passports.append(passport)
+            indices.append(i)
         ids = [p.id for p in passports]
-        seen: set[str] = set()
-        for i, pid in enumerate(ids):
-            if pid in seen:
-                problems.append(Problem(f"records.{i}", f"passport {pid} occurs twice in the batch", None, "duplicate"))
-            seen.add(pid)
+        first: dict[str, int] = {}
+        for i, pid in zip(indices, ids, strict=True):
+            if pid in first:
+                problems.append(
+                    Problem(
+                        f"records.{i}",
+                        f"passport {pid} occurs twice in the batch (also record {first[pid]})",
+                        None,
+                        "duplicate",
+                    )
+                )
+            first.setdefault(pid, i)
         if problems:
             for p in passports:
                 self.session.expunge(p)

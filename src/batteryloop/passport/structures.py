@@ -118,6 +118,23 @@ class SparePartSource(Structure):
     components: list[Component] = Field(default_factory=list)
 
 
+class MaterialContent(Structure):
+    """One element or substance with its place in the battery, its concentration and its recycled share.
+
+    The element-wise records of Catena-X battery pass 6.1.0 ``materials.active`` (cobalt, lithium, nickel, lead and
+    other active materials) and ``materials.hazardous`` (mercury, cadmium, lead: Art. 6 and Annex I).
+    """
+
+    substance: NonEmpty = Field(description="Element or substance, e.g. cobalt, lead")
+    identifier: NonEmpty | None = Field(default=None, description="CAS or EC number")
+    location: NonEmpty | None = Field(default=None, description="Component the substance is in")
+    concentration_pct: Percent | None = Field(default=None, description="Concentration, weight by weight [%]")
+    recycled_pct: Percent | None = Field(
+        default=None, description="Share recovered from waste, pre- and post-consumer together [%]"
+    )
+    critical_raw_material: bool | None = None
+
+
 class NegativeEvent(Structure):
     """A negative event in the use of the battery (Annex XIII 4(d))."""
 
@@ -137,6 +154,7 @@ STRUCTURES: dict[str, type[Structure]] = {
         LabelSymbol,
         Component,
         SparePartSource,
+        MaterialContent,
         NegativeEvent,
     )
 }

@@ -43,6 +43,7 @@ TEXTS: dict[str, dict[str, str]] = {
     "lookup_button": {"en": "Show", "nl": "Toon"},
     "api": {"en": "API documentation", "nl": "API-documentatie"},
     "yes": {"en": "yes", "nl": "ja"},
+    "voluntary": {"en": "voluntary", "nl": "vrijwillig"},
     "no": {"en": "no", "nl": "nee"},
 }
 

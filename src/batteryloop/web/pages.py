@@ -18,6 +18,7 @@ from batteryloop.passport.identifiers import normalise_gtin
 from batteryloop.passport.models import Passport
 from batteryloop.passport.qr import qr_svg, resolver_url
 from batteryloop.passport.service import PassportService
+from batteryloop.passport.values import duration_months
 from batteryloop.web.i18n import CATEGORY_LABELS, choose_language, translator
 
 router = APIRouter(include_in_schema=False)
@@ -29,25 +30,76 @@ def _service(request: Request) -> tuple[PassportService, Any]:
     return PassportService(session, request.app.state.settings), session
 
 
-def _format(value: Any, unit: str, lang: str) -> str:
+_UNIT_SUFFIXES = (
+    ("_kgCO2e_per_kWh", "kg CO2e/kWh"),
+    ("_pct", "%"),
+    ("_kg", "kg"),
+    ("_W", "W"),
+    ("_Ah", "Ah"),
+    ("_V", "V"),
+    ("_mm", "mm"),
+    ("_C", "°C"),
+)
+_UNIT_SYMBOLS = {"degC": "°C", "kgCO2e/kWh": "kg CO2e/kWh", "%/month": "% per month", "1/h": "C"}
+_PRIMARY = ("name", "subject", "event", "material", "stage", "supplier_name", "part_name", "title", "substance")
+
+
+def _number(value: float, lang: str) -> str:
+    text = f"{value:,.6g}" if abs(value) < 1e6 else f"{value:,.0f}"
+    return text.replace(",", " ").replace(".", ",") if lang == "nl" else text
+
+
+def _scalar(value: Any, unit: str, lang: str) -> str:
     if isinstance(value, bool):
         return translator(lang)["yes" if value else "no"]
-    if isinstance(value, float):
-        text = f"{value:,.6g}" if abs(value) < 1e6 else f"{value:,.0f}"
-        if lang == "nl":
-            text = text.replace(",", " ").replace(".", ",")
-        return f"{text} {unit}".strip() if unit not in ("", "1") else text
-    if isinstance(value, int):
-        return f"{value} {unit}".strip() if unit not in ("", "1") else str(value)
+    if isinstance(value, int | float):
+        text = _number(float(value), lang) if isinstance(value, float) else str(value)
+        symbol = _UNIT_SYMBOLS.get(unit, unit)
+        return f"{text} {symbol}".strip() if unit not in ("", "1") else text
+    return (
+        str(value).replace("_", " ")
+        if isinstance(value, str) and " " not in str(value) and "_" in str(value) and "://" not in str(value)
+        else str(value)
+    )
+
+
+def _item(item: Any, lang: str) -> str:
+    """One element of a list attribute, as a line a person reads: the name first, then the other facts."""
+    if not isinstance(item, dict):
+        return _scalar(item, "", lang)
+    parts = [_scalar(item[k], "", lang) for k in _PRIMARY if k in item]
+    for key, value in item.items():
+        if key in _PRIMARY:
+            continue
+        suffix, unit = next(((sx, u) for sx, u in _UNIT_SUFFIXES if key.endswith(sx) or key == sx[1:]), ("", ""))
+        label = key[: -len(suffix)] if suffix and key.endswith(suffix) else ("" if suffix else key)
+        text = ", ".join(_item(v, lang) for v in value) if isinstance(value, list) else _scalar(value, unit, lang)
+        parts.append(f"{label.replace('_', ' ')}: {text}" if label else text)
+    return " · ".join(p for p in parts if p)
+
+
+def _duration(value: str, lang: str) -> str:
+    """``P8Y`` -> "8 years" / "8 jaar"; other ISO 8601 durations in whole months."""
+    names = {"en": ("year", "years", "month", "months"), "nl": ("jaar", "jaar", "maand", "maanden")}[lang]
+    months = duration_months(value)
+    if months % 12 == 0:
+        years = int(months // 12)
+        return f"{years} {names[0] if years == 1 else names[1]}"
+    whole = round(months)
+    return f"{whole} {names[2] if whole == 1 else names[3]}"
+
+
+def _cell(key: str, value: Any, unit: str, lang: str) -> dict[str, Any]:
+    """How a value shows on the page: text, an optional link, or a list of lines."""
+    if key == "battery_category":
+        return {"text": CATEGORY_LABELS.get(value, {}).get(lang, value)}
+    if attributes()[key].type == "duration" and isinstance(value, str):
+        return {"text": _duration(value, lang)}
     if isinstance(value, list):
-        return "; ".join(_format_item(v, lang) for v in value)
-    return str(value)
-
-
-def _format_item(item: Any, lang: str) -> str:
-    if isinstance(item, dict):
-        return ", ".join(f"{k.replace('_', ' ')}: {_format(v, '', lang)}" for k, v in item.items())
-    return _format(item, "", lang)
+        return {"lines": [_item(v, lang) for v in value]}
+    if isinstance(value, str) and value.startswith(("http://", "https://")):
+        return {"text": value, "href": value}
+    return {"text": _scalar(value, unit, lang)}
 
 
 def _respond(request: Request, template: str, context: dict[str, Any], status_code: int = 200) -> Response:
@@ -96,8 +148,8 @@ def public_passport(request: Request, passport_id: str) -> Response:
                     {
                         "key": key,
                         "label": attr.label(lang),
-                        "value": _format(view.data[key], attr.unit, lang),
-                        "point": attr.annex_xiii,
+                        "point": t["voluntary"] if attr.annex_xiii == "voluntary" else attr.annex_xiii,
+                        **_cell(key, view.data[key], attr.unit, lang),
                     }
                 )
         passport = session.get(Passport, passport_id)

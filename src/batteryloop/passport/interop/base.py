@@ -71,7 +71,5 @@ class PassportFormat(Protocol):
     def import_document(self, document: Any, *, source: str) -> ImportResult:
         """Map a parsed document onto attribute values."""
 
-    def export(
-        self, data: Mapping[str, Any], observations: Mapping[str, Any], meta: ExportMeta
-    ) -> ExportResult:
+    def export(self, data: Mapping[str, Any], observations: Mapping[str, Any], meta: ExportMeta) -> ExportResult:
         """Map attribute values onto this format's documents."""

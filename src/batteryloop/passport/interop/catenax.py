@@ -1,0 +1,1339 @@
+"""Catena-X / Eclipse Tractus-X battery pass 6.1.0 (``urn:samm:io.catenax.battery.battery_pass:6.1.0``): one JSON.
+
+The paths are in the ``catenax_6_1_path`` column of ``attributes.csv``; plain values are mapped by
+:class:`~batteryloop.passport.interop.engine.DocumentFormat`. Units follow the ``samm-c:unit`` of the aspect model
+(``6.1.0_BatteryPass.ttl``): resistances in ohm (ours mOhm), power in watt, energy in kilowatt-hours, capacity in
+ampere-hours, temperatures in degrees Celsius; the weight is a value+unit object, written in gram like the model's
+example and read in whatever mass unit it names. Dynamic values are ``{"value", "time"}`` records.
+
+Transforms (each function's docstring gives the detail):
+
+* identifiers chosen by a key: ``codes[]`` (GTIN, TARIC), ``serial[]`` (partInstanceId), ``batch[]`` (batchId);
+* the commercial warranty: an ISO 8601 period against ``lifeValue`` + ``lifeUnit`` (day, month, year);
+* the carbon footprint: one ``carbonFootprint[]`` record per figure (total and absolute over the whole life cycle,
+  and one per life-cycle stage), each with the performance class, the study (``declaration``) and the rulebook;
+* per-element materials: ``materials.active`` (nickel, lithium, cobalt, lead, other) and ``materials.hazardous``
+  (mercury, cadmium, lead, and the other hazardous substances), ``materials.composition[]``;
+* documents: every document list is ``[{"contentType", "header", "content"}]``; a link attribute is the first
+  document's ``content``;
+* the extinguishing agents with the fire class; the power capability at 80 % and 20 % state of charge; spare parts.
+
+Registry metadata (``metadata.version``, ``status``, ``issueDate``, ``lastModification``, ``backupReference``,
+``registrationIdentifier``, ``specVersion``) describes the source's record of the passport: export writes the
+registry's own (``ExportMeta``), import reads it as understood but does not import it, since the receiving registry
+keeps its own record. A predecessor other than the model's dummy (all-zero UUID) is reported in ``skipped``.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+from batteryloop.passport.attributes import Attribute, attributes
+from batteryloop.passport.interop.engine import (
+    DocumentFormat,
+    ExportContext,
+    ImportContext,
+    NotRepresentable,
+    Transform,
+    is_number,
+    same,
+    short,
+    utc_text,
+)
+from batteryloop.passport.interop.paths import MISSING, FieldPath, Loc, render
+from batteryloop.passport.interop.schema import date_problem
+
+SPEC_VERSION = "urn:io.catenax.battery.battery_pass:6.1.0"
+DUMMY_PREDECESSOR = "urn:uuid:00000000-0000-0000-0000-000000000000"
+STATE_STATUS = {"active": "approved", "closed": "expired", "superseded": "invalid"}
+
+_SAMM_UNITS = {
+    "g": "unit:gram",
+    "kg": "unit:kilogram",
+    "t": "unit:tonneMetricTon",
+    "mm": "unit:millimetre",
+    "cm": "unit:centimetre",
+    "m": "unit:metre",
+}
+# Catena-X materialUnit -> factor to percent (mass fraction); unit:percentVolume is a volume fraction and is refused.
+_CONCENTRATION = {
+    "unit:percent": 1.0,
+    "unit:partPerThousand": 0.1,
+    "unit:partPerMillion": 1e-4,
+    "unit:partPerBillionUs": 1e-7,
+    "unit:partPerTrillionUs": 1e-10,
+}
+_CAS = re.compile(r"^\d{2,7}-\d{2}-\d$")
+_EC = re.compile(r"^\d{3}-\d{3}-\d$")
+_LINK_TYPES = frozenset({"url", "link", "uri"})
+
+# Annex II life-cycle stages (CarbonFootprintStage.stage) and how Catena-X names them (lifecycle, per its description)
+_STAGES = {
+    "raw_material_acquisition": "raw material acquisition and pre-processing",
+    "main_product_production": "main product production",
+    "distribution": "distribution",
+    "end_of_life_and_recycling": "end of life and recycling",
+    "use": "use",
+}
+_WHOLE_LIFE = "whole life cycle"
+_WHOLE_LIFE_NAMES = frozenset(
+    {_WHOLE_LIFE, "total", "all life cycle stages", "all lifecycle stages", "cradle to grave"}
+)
+_TOTAL_TYPE = "Climate Change Total"
+_PER_KWH = "kg CO2e / kWh"
+_ABSOLUTE = "kg CO2e"
+
+_CF = ("sustainability", "carbonFootprint")
+_ACTIVE = ("materials", "active")
+_HAZARDOUS = ("materials", "hazardous")
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Documents
+
+
+def doc_out(doc: Mapping[str, Any]) -> dict[str, Any]:
+    """A Document structure as a Catena-X document: title -> header, MIME type -> contentType, url -> content."""
+    return {"contentType": doc.get("mime_type") or "URL", "header": doc.get("title") or "", "content": doc["url"]}
+
+
+def doc_in(ctx: ImportContext, loc: Loc, item: Any) -> dict[str, Any] | None:
+    """A Catena-X document as a Document structure; ``contentType`` URL (the content is a link) is no MIME type."""
+    if not isinstance(item, Mapping):
+        ctx.defect(None, loc, f"{short(item)} is not a document object", "an object {contentType, header, content}")
+        ctx.skip(None, loc, "not a document")
+        return None
+    content = ctx.take(None, (*loc, "content"))
+    if not isinstance(content, str) or not content.strip():
+        ctx.skip(None, loc, "a document without content (the link) cannot be imported")
+        return None
+    out: dict[str, Any] = {"url": content}
+    header = _text(ctx, (*loc, "header"))
+    if header and header.strip():
+        out["title"] = header
+    ctype = _text(ctx, (*loc, "contentType"))
+    if ctype and ctype.strip() and ctype.strip().lower() not in _LINK_TYPES:
+        out["mime_type"] = ctype
+    return out
+
+
+def _items(ctx: ImportContext, loc: Loc) -> list[tuple[Loc, Any]]:
+    raw = ctx.get(None, loc)
+    if raw is MISSING:
+        return []
+    if not isinstance(raw, list):
+        ctx.defect(None, loc, f"{short(raw)} is not an array", "an array")
+        ctx.skip(None, loc, "not an array")
+        return []
+    if not raw:
+        ctx.consume(None, loc)
+    return [((*loc, i), item) for i, item in enumerate(raw)]
+
+
+def _documents(key: str, loc: Loc, *, required: bool = False) -> Transform:
+    def export(ctx: ExportContext) -> None:
+        docs = ctx.value(key) or []
+        if docs or required:
+            ctx.put(None, loc, [doc_out(d) for d in docs])
+        if any(d.get("document_type") for d in docs):
+            ctx.lose(key, "Catena-X documents have no document type")
+
+    def import_(ctx: ImportContext) -> None:
+        docs = [d for item_loc, item in _items(ctx, loc) if (d := doc_in(ctx, item_loc, item)) is not None]
+        if docs:
+            ctx.set(key, docs)
+
+    export.__doc__ = f"{key} (list of Document) <-> {render(None, loc)}[]: title as header, MIME type as contentType."
+    import_.__doc__ = export.__doc__
+    return Transform((key,), export, import_)
+
+
+def _link(key: str, loc: Loc, *, required: bool = False) -> Transform:
+    def export(ctx: ExportContext) -> None:
+        if ctx.has(key):
+            label = _label(key)
+            ctx.put(None, loc, [{"contentType": "URL", "header": label, "content": ctx.value(key)}])
+        elif required:
+            ctx.put(None, loc, [])
+
+    def import_(ctx: ImportContext) -> None:
+        items = _items(ctx, loc)
+        for n, (item_loc, item) in enumerate(items):
+            if n > 0:
+                ctx.skip(
+                    None,
+                    item_loc,
+                    f"a further document: {key} holds one link, taken from {ctx.where(None, items[0][0])}",
+                )
+                continue
+            if not isinstance(item, Mapping) or not isinstance(item.get("content"), str):
+                ctx.defect(
+                    None,
+                    item_loc,
+                    f"{short(item)} is not a document with content",
+                    "an object {contentType, header, content}",
+                )
+                ctx.skip(None, item_loc, "not a document")
+                continue
+            ctx.set(key, ctx.take(None, (*item_loc, "content")))
+            header = ctx.get(None, (*item_loc, "header"))
+            if header in (MISSING, "", _label(key)):
+                ctx.consume(None, (*item_loc, "header"))
+            else:
+                ctx.skip(
+                    None, (*item_loc, "header"), f"the header {short(header)} is not kept: {key} holds the link only"
+                )
+            ctype = ctx.get(None, (*item_loc, "contentType"))
+            if ctype is MISSING or (isinstance(ctype, str) and ctype.strip().lower() in _LINK_TYPES):
+                ctx.consume(None, (*item_loc, "contentType"))
+            else:
+                ctx.skip(
+                    None,
+                    (*item_loc, "contentType"),
+                    f"the content type {short(ctype)} is not kept: {key} holds the link only",
+                )
+
+    export.__doc__ = f"{key} (a link) <-> the content of the first document of {render(None, loc)}[]."
+    import_.__doc__ = export.__doc__
+    return Transform((key,), export, import_)
+
+
+def _label(key: str) -> str:
+    return attributes()[key].label_en
+
+
+def _ident(name: str, identifier: str | None) -> dict[str, str]:
+    """A material's ``{type, name, id}``: the scheme from the form of the identifier (CAS, EC); without an
+    identifier the name serves as the IUPAC identification."""
+    if identifier is None:
+        return {"type": "IUPAC", "name": name, "id": name}
+    scheme = "CAS" if _CAS.match(identifier) else "EC" if _EC.match(identifier) else "IUPAC"
+    return {"type": scheme, "name": name, "id": identifier}
+
+
+def _ident_in(ctx: ImportContext, loc: Loc) -> tuple[str | None, str | None]:
+    """Name and identifier from a ``materialIdentification`` / ``id`` array (first entry)."""
+    items = _items(ctx, loc)
+    name: str | None = None
+    identifier: str | None = None
+    for n, (item_loc, item) in enumerate(items):
+        if n > 0:
+            ctx.skip(None, item_loc, "a further identification: the structure holds one name and one identifier")
+            continue
+        if not isinstance(item, Mapping):
+            ctx.defect(None, item_loc, f"{short(item)} is not an object", "an object {id, type, name}")
+            ctx.skip(None, item_loc, "not an identification")
+            continue
+        name = _text(ctx, (*item_loc, "name"))
+        identifier = _text(ctx, (*item_loc, "id"))
+        scheme = ctx.get(None, (*item_loc, "type"))
+        if scheme == "IUPAC" and identifier == name:
+            identifier = None
+        expected = _ident(name or "", identifier)["type"] if identifier else "IUPAC"
+        if scheme == expected or scheme is MISSING:
+            ctx.consume(None, (*item_loc, "type"))
+        else:
+            ctx.skip(
+                None,
+                (*item_loc, "type"),
+                f"the identifier scheme {short(scheme)} is not kept; {identifier!r} has the form of {expected}",
+            )
+    return name, identifier
+
+
+def _concentration_in(ctx: ImportContext, loc: Loc, value_key: str, unit_key: str) -> float | None:
+    value = ctx.get(None, (*loc, value_key))
+    unit = ctx.get(None, (*loc, unit_key))
+    if value is MISSING:
+        if unit is not MISSING:
+            ctx.consume(None, (*loc, unit_key))
+        return None
+    if not is_number(value):
+        ctx.defect(None, (*loc, value_key), f"{short(value)} is not a number", "a number")
+        ctx.skip(None, (*loc, value_key), "not a number")
+        return None
+    factor = _CONCENTRATION.get(str(unit)) if unit is not MISSING else 1.0
+    if factor is None:
+        ctx.skip(
+            None, (*loc, value_key), f"a concentration in {short(unit)} cannot be converted to a mass fraction in %"
+        )
+        ctx.consume(None, (*loc, unit_key))
+        return None
+    ctx.consume(None, (*loc, value_key))
+    ctx.consume(None, (*loc, unit_key))
+    return float(value) * factor
+
+
+def _flag(ctx: ImportContext, loc: Loc) -> bool | None:
+    value: bool | None = ctx.read(None, loc, "boolean")
+    return value
+
+
+def _number(ctx: ImportContext, loc: Loc) -> Any:
+    return ctx.read(None, loc, "number")
+
+
+def _text(ctx: ImportContext, loc: Loc) -> str | None:
+    value: str | None = ctx.read(None, loc, "text")
+    return value
+
+
+def _empty_docs(ctx: ImportContext, loc: Loc, what: str) -> None:
+    for item_loc, _ in _items(ctx, loc):
+        ctx.skip(None, item_loc, f"a document on {what}: attributes.csv keeps no documents there")
+
+
+def _compact(**values: Any) -> dict[str, Any]:
+    return {k: v for k, v in values.items() if v is not None}
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Identification
+
+
+def _export_identification(ctx: ExportContext) -> None:
+    """gtin and taric_code <-> ``identification.identification.codes[]`` with key GTIN / TARIC; serial_number <->
+    ``serial[]`` with key partInstanceId; batch_number <-> ``batch[]`` with key batchId (the model's key patterns)."""
+    ident = ("identification", "identification")
+    codes = []
+    if ctx.has("gtin"):
+        codes.append({"key": "GTIN", "value": ctx.value("gtin")})
+    if ctx.has("taric_code"):
+        codes.append({"key": "TARIC", "value": ctx.value("taric_code")})
+    ctx.put(None, (*ident, "codes"), codes)
+    if ctx.has("serial_number"):
+        ctx.put(None, (*ident, "serial"), [{"key": "partInstanceId", "value": ctx.value("serial_number")}])
+    if ctx.has("batch_number"):
+        ctx.put(None, (*ident, "batch"), [{"key": "batchId", "value": ctx.value("batch_number")}])
+    ctx.put(None, (*ident, "classification"), ctx.get(None, (*ident, "classification")) or [])
+
+
+def _import_identification(ctx: ImportContext) -> None:
+    """The identifiers of ``codes[]``, ``serial[]`` and ``batch[]`` by their key (see the export)."""
+    ident = ("identification", "identification")
+    wanted = {
+        "codes": {"gtin": "gtin", "taric": "taric_code"},
+        "serial": {"partinstanceid": "serial_number"},
+        "batch": {"batchid": "batch_number"},
+    }
+    for array, keys in wanted.items():
+        for item_loc, item in _items(ctx, (*ident, array)):
+            if not isinstance(item, Mapping) or not isinstance(item.get("key"), str) or "value" not in item:
+                ctx.defect(None, item_loc, f"{short(item)} is not a key-value pair", "an object {key, value}")
+                ctx.skip(None, item_loc, "not a key-value pair")
+                continue
+            attr = keys.get(item["key"].strip().lower())
+            if attr is None:
+                ctx.skip(None, item_loc, f"an identifier with key {item['key']!r}: no attribute holds it")
+            elif attr in ctx.result.data:
+                ctx.skip(None, item_loc, f"a further {item['key']}: {attr} holds one")
+            else:
+                ctx.set(attr, item["value"])
+                ctx.consume(None, item_loc)
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Operation and characteristics
+
+
+def _export_facility(ctx: ExportContext) -> None:
+    """manufacturing_facility_identifier <-> ``operation.manufacturer.facility[].facility`` (a BPNA in Catena-X);
+    the carbon footprint records repeat it as their ``manufacturingPlant``."""
+    facility = (
+        [{"facility": ctx.value("manufacturing_facility_identifier")}]
+        if ctx.has("manufacturing_facility_identifier")
+        else []
+    )
+    ctx.put(None, ("operation", "manufacturer", "facility"), facility)
+
+
+def _import_facility(ctx: ImportContext) -> None:
+    """The first facility of ``operation.manufacturer.facility[]``; further ones are reported."""
+    for n, (item_loc, item) in enumerate(_items(ctx, ("operation", "manufacturer", "facility"))):
+        value = item.get("facility") if isinstance(item, Mapping) else None
+        if n == 0 and isinstance(value, str):
+            ctx.set("manufacturing_facility_identifier", value)
+            ctx.consume(None, item_loc)
+        else:
+            ctx.skip(None, item_loc, "a further facility: manufacturing_facility_identifier holds one")
+
+
+_WARRANTY_UNITS = {"unit:year": "Y", "unit:month": "M", "unit:day": "D"}
+
+
+def _export_warranty(ctx: ExportContext) -> None:
+    """commercial_warranty_period (ISO 8601) <-> ``characteristics.warranty`` {lifeValue, lifeUnit}.
+
+    Whole years are written in ``unit:year``, years and months in ``unit:month``, weeks and days in ``unit:day``.
+    A period mixing months and days, or with hours, has no exact counterpart and is not written.
+    """
+    if not ctx.has("commercial_warranty_period"):
+        return
+    text = str(ctx.value("commercial_warranty_period"))
+    m = re.fullmatch(r"P(?:(\d+)Y)?(?:(\d+)M)?(?:(\d+)W)?(?:(\d+)D)?", text)
+    if not m or not any(m.groups()):
+        ctx.lose("commercial_warranty_period", f"{text} has no exact lifeValue/lifeUnit (day, month or year)")
+        return
+    years, months, weeks, days = (int(g) if g else 0 for g in m.groups(default=""))
+    if (years or months) and (weeks or days):
+        ctx.lose("commercial_warranty_period", f"{text} mixes months and days; lifeUnit is one of day, month, year")
+        return
+    if weeks or days:
+        value, unit = weeks * 7 + days, "unit:day"
+    elif months:
+        value, unit = years * 12 + months, "unit:month"
+    else:
+        value, unit = years, "unit:year"
+    ctx.put(None, ("characteristics", "warranty"), {"lifeValue": value, "lifeUnit": unit})
+
+
+def _import_warranty(ctx: ImportContext) -> None:
+    """``lifeValue`` in ``unit:year|month|day`` -> PnY / PnM / PnD; a warranty in cycles or operating hours is not a
+    calendar period (Annex XIII 1(m)) and is reported."""
+    loc = ("characteristics", "warranty")
+    raw = ctx.get(None, loc)
+    if raw is MISSING:
+        return
+    if not isinstance(raw, Mapping):
+        ctx.defect(None, loc, f"{short(raw)} is not an object", "an object {lifeValue, lifeUnit}")
+        ctx.skip(None, loc, "not a warranty record")
+        return
+    value: Any = raw.get("lifeValue")
+    unit = raw.get("lifeUnit")
+    designator = _WARRANTY_UNITS.get(str(unit))
+    if designator is None:
+        ctx.skip(None, loc, f"a warranty in {short(unit)} is not a calendar period; commercial_warranty_period is one")
+        return
+    count = float(value) if is_number(value) else -1.0
+    if count < 0 or count != int(count):
+        ctx.skip(None, loc, f"lifeValue {short(value)} is not a whole number of {str(unit)[5:]}s")
+        return
+    ctx.consume(None, loc)
+    ctx.set("commercial_warranty_period", f"P{int(count)}{designator}")
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Carbon footprint
+
+
+def _export_carbon_footprint(ctx: ExportContext) -> None:
+    """The carbon footprint attributes <-> ``sustainability.carbonFootprint[]``.
+
+    One record per figure, all of type "Climate Change Total": the footprint per kWh (lifecycle "whole life cycle",
+    unit "kg CO2e / kWh"), one per life-cycle stage (lifecycle named as in the model's description, e.g. "main
+    product production"), and the absolute footprint (unit "kg CO2e"). Every record carries the performance class,
+    the carbon footprint study as its ``declaration``, the rulebook, and the manufacturing facility as
+    ``manufacturingPlant``. A negative stage figure cannot be written (the model's minimum is 0).
+    """
+    common: dict[str, Any] = {
+        "rulebook": [doc_out(d) for d in ctx.value("carbon_footprint_rulebook") or []],
+        "declaration": [
+            {
+                "contentType": "URL",
+                "header": _label("carbon_footprint_study_url"),
+                "content": ctx.value("carbon_footprint_study_url"),
+            }
+        ]
+        if ctx.has("carbon_footprint_study_url")
+        else [],
+        "manufacturingPlant": [{"facility": ctx.value("manufacturing_facility_identifier")}]
+        if ctx.has("manufacturing_facility_identifier")
+        else [],
+    }
+    if ctx.has("carbon_footprint_performance_class"):
+        common["performanceClass"] = ctx.value("carbon_footprint_performance_class")
+    if any(d.get("document_type") for d in ctx.value("carbon_footprint_rulebook") or []):
+        ctx.lose("carbon_footprint_rulebook", "Catena-X documents have no document type")
+    records = []
+    if ctx.has("carbon_footprint_kgCO2e_per_kWh"):
+        records.append(
+            {
+                "lifecycle": _WHOLE_LIFE,
+                "unit": _PER_KWH,
+                "type": _TOTAL_TYPE,
+                "value": ctx.value("carbon_footprint_kgCO2e_per_kWh"),
+                **copy.deepcopy(common),
+            }
+        )
+    for stage in ctx.value("carbon_footprint_per_lifecycle_stage") or []:
+        if stage["kgCO2e_per_kWh"] < 0:
+            ctx.lose("carbon_footprint_per_lifecycle_stage", f"the negative figure of stage {stage['stage']}")
+            continue
+        records.append(
+            {
+                "lifecycle": _STAGES[stage["stage"]],
+                "unit": _PER_KWH,
+                "type": _TOTAL_TYPE,
+                "value": stage["kgCO2e_per_kWh"],
+                **copy.deepcopy(common),
+            }
+        )
+    if ctx.has("absolute_carbon_footprint_kgCO2e"):
+        records.append(
+            {
+                "lifecycle": _WHOLE_LIFE,
+                "unit": _ABSOLUTE,
+                "type": _TOTAL_TYPE,
+                "value": ctx.value("absolute_carbon_footprint_kgCO2e"),
+                **copy.deepcopy(common),
+            }
+        )
+    if not records:
+        for key in ("carbon_footprint_performance_class", "carbon_footprint_study_url", "carbon_footprint_rulebook"):
+            if ctx.has(key):
+                ctx.lose(key, "Catena-X states it with a carbon footprint figure, and the passport gives none")
+    ctx.put(None, _CF, records)
+
+
+def _unit_kind(unit: Any) -> str | None:
+    if not isinstance(unit, str):
+        return None
+    text = re.sub(r"\s+", "", unit).lower().replace("co2e", "co2").replace("co₂", "co2")
+    if text in ("kgco2/kwh", "kgco2perkwh"):
+        return "per_kwh"
+    if text in ("kgco2",):
+        return "absolute"
+    return None
+
+
+def _import_carbon_footprint(ctx: ImportContext) -> None:
+    """Each "Climate Change Total" record by its unit and lifecycle (see the export); other impact categories,
+    other units and unknown stages are reported. Class, study and rulebook are read from the first record that has
+    them; a later record that differs is reported."""
+    stages: list[dict[str, Any]] = []
+    reverse = {v: k for k, v in _STAGES.items()}
+    shared: dict[str, tuple[Loc, Any]] = {}
+    facility = ctx.result.data.get("manufacturing_facility_identifier")
+    for rec_loc, rec in _items(ctx, _CF):
+        if not isinstance(rec, Mapping):
+            ctx.defect(None, rec_loc, f"{short(rec)} is not an object", "a footprint record")
+            ctx.skip(None, rec_loc, "not a footprint record")
+            continue
+        kind = _unit_kind(rec.get("unit"))
+        lifecycle = str(rec.get("lifecycle", "")).strip().lower()
+        value = rec.get("value")
+        if rec.get("type") != _TOTAL_TYPE:
+            ctx.skip(
+                None,
+                rec_loc,
+                f"a footprint of impact category {short(rec.get('type'))}: attributes.csv holds "
+                "the climate change total only",
+            )
+            continue
+        if kind is None:
+            ctx.skip(None, rec_loc, f"a footprint in {short(rec.get('unit'))}: neither kg CO2e per kWh nor kg CO2e")
+            continue
+        if not is_number(value):
+            ctx.defect(None, (*rec_loc, "value"), f"{short(value)} is not a number", "a number")
+        target: str | None
+        if lifecycle in _WHOLE_LIFE_NAMES:
+            target = "carbon_footprint_kgCO2e_per_kWh" if kind == "per_kwh" else "absolute_carbon_footprint_kgCO2e"
+        elif lifecycle in reverse and kind == "per_kwh":
+            target = None
+            stages.append({"stage": reverse[lifecycle], "kgCO2e_per_kWh": value})
+        else:
+            ctx.skip(
+                None,
+                rec_loc,
+                f"a footprint for the life-cycle stage {short(rec.get('lifecycle'))}"
+                f" in {rec.get('unit')}: attributes.csv holds the Annex II stages per kWh",
+            )
+            continue
+        if target is not None:
+            if target in ctx.result.data:
+                ctx.skip(None, rec_loc, f"a further footprint record for {target}")
+                continue
+            ctx.set(target, value)
+        for name in ("value", "unit", "type", "lifecycle"):
+            ctx.consume(None, (*rec_loc, name))
+        _shared(ctx, rec_loc, "performanceClass", shared, "carbon_footprint_performance_class")
+        _shared_docs(ctx, rec_loc, shared, facility)
+    if stages:
+        ctx.set("carbon_footprint_per_lifecycle_stage", stages)
+    for key, (_, value) in shared.items():
+        if value not in (None, [], MISSING):
+            ctx.set(key, value)
+
+
+def _shared(ctx: ImportContext, rec_loc: Loc, name: str, shared: dict[str, tuple[Loc, Any]], key: str) -> None:
+    raw = ctx.get(None, (*rec_loc, name))
+    if raw is MISSING:
+        return
+    if key not in shared:
+        shared[key] = ((*rec_loc, name), raw)
+        ctx.consume(None, (*rec_loc, name))
+    elif same(shared[key][1], raw):
+        ctx.consume(None, (*rec_loc, name))
+    else:
+        ctx.skip(
+            None,
+            (*rec_loc, name),
+            f"{short(raw)} differs from {ctx.where(None, shared[key][0])}, from which {key} is imported",
+        )
+
+
+def _shared_docs(ctx: ImportContext, rec_loc: Loc, shared: dict[str, tuple[Loc, Any]], facility: Any) -> None:
+    rule_loc = (*rec_loc, "rulebook")
+    if ctx.get(None, rule_loc) is not MISSING:
+        docs = [d for loc, item in _items(ctx, rule_loc) if (d := doc_in(ctx, loc, item)) is not None]
+        if "carbon_footprint_rulebook" not in shared:
+            shared["carbon_footprint_rulebook"] = (rule_loc, docs)
+        elif not same(shared["carbon_footprint_rulebook"][1], docs):
+            ctx.skip(
+                None,
+                rule_loc,
+                f"differs from {ctx.where(None, shared['carbon_footprint_rulebook'][0])}, "
+                "from which carbon_footprint_rulebook is imported",
+            )
+    decl_loc = (*rec_loc, "declaration")
+    for n, (item_loc, item) in enumerate(_items(ctx, decl_loc)):
+        content = item.get("content") if isinstance(item, Mapping) else None
+        if n == 0 and isinstance(content, str):
+            if "carbon_footprint_study_url" not in shared:
+                shared["carbon_footprint_study_url"] = (item_loc, content)
+            elif shared["carbon_footprint_study_url"][1] != content:
+                ctx.skip(
+                    None, item_loc, "a declaration that differs from the one imported as carbon_footprint_study_url"
+                )
+                continue
+            ctx.consume(None, (*item_loc, "content"))
+            header = item.get("header")
+            if header in (None, "", _label("carbon_footprint_study_url")):
+                ctx.consume(None, (*item_loc, "header"))
+            else:
+                ctx.skip(
+                    None,
+                    (*item_loc, "header"),
+                    f"the header {short(header)} is not kept: carbon_footprint_study_url holds the link only",
+                )
+            ctype = item.get("contentType")
+            if ctype is None or str(ctype).lower() in _LINK_TYPES:
+                ctx.consume(None, (*item_loc, "contentType"))
+            else:
+                ctx.skip(None, (*item_loc, "contentType"), f"the content type {short(ctype)} is not kept")
+        else:
+            ctx.skip(None, item_loc, "a further declaration: carbon_footprint_study_url holds one link")
+    for item_loc, item in _items(ctx, (*rec_loc, "manufacturingPlant")):
+        plant = item.get("facility") if isinstance(item, Mapping) else None
+        if plant is not None and plant == facility:
+            ctx.consume(None, item_loc)
+        else:
+            ctx.skip(
+                None,
+                item_loc,
+                f"the plant {short(plant)} differs from the manufacturing facility "
+                f"({short(facility)}); attributes.csv holds one facility",
+            )
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Materials
+
+
+def _export_hazardous_other(ctx: ExportContext) -> None:
+    """hazardous_substances <-> ``materials.hazardous.other[]``: name and CAS/EC number as materialIdentification,
+    concentration in unit:percent, location, each impact statement as a document (content and header the text).
+    ``critical`` says whether the substance is among critical_raw_materials. The hazard class and the component
+    identifier have no place."""
+    subs = ctx.value("hazardous_substances") or []
+    if not subs:
+        return
+    crms = {c.strip().lower() for c in ctx.value("critical_raw_materials") or []}
+    out = []
+    for s in subs:
+        item: dict[str, Any] = {
+            "materialIdentification": [_ident(s["name"], s.get("identifier"))],
+            "materialUnit": "unit:percent",
+            "impactOfSubstances": [
+                {"contentType": "text/plain", "header": i[:100], "content": i} for i in s.get("impact", [])
+            ],
+            "documentation": [],
+            "critical": s["name"].strip().lower() in crms,
+        }
+        if s.get("concentration_pct") is not None:
+            item["concentration"] = s["concentration_pct"]
+        if s.get("location") is not None:
+            item["location"] = s["location"]
+        if s.get("hazard_class") or s.get("location_id"):
+            ctx.lose("hazardous_substances", "Catena-X has no place for the hazard class or the component identifier")
+        out.append(item)
+    ctx.put(None, (*_HAZARDOUS, "other"), out)
+
+
+def _import_hazardous_other(ctx: ImportContext) -> None:
+    """See the export. A ``critical`` flag that is true is reported: attributes.csv keeps critical raw materials as
+    the list critical_raw_materials, which Catena-X cannot carry."""
+    subs = []
+    for loc, item in _items(ctx, (*_HAZARDOUS, "other")):
+        if not isinstance(item, Mapping):
+            ctx.defect(None, loc, f"{short(item)} is not an object", "a hazardous substance record")
+            ctx.skip(None, loc, "not a substance record")
+            continue
+        name, identifier = _ident_in(ctx, (*loc, "materialIdentification"))
+        if not name:
+            ctx.skip(None, loc, "a hazardous substance without a name")
+            continue
+        impact = []
+        for i_loc, doc in _items(ctx, (*loc, "impactOfSubstances")):
+            text = doc.get("content") if isinstance(doc, Mapping) else None
+            if not isinstance(text, str):
+                ctx.skip(None, i_loc, "an impact document without content")
+                continue
+            impact.append(text)
+            ctx.consume(None, (*i_loc, "content"))
+            ctx.consume(None, (*i_loc, "contentType"))
+            header = doc.get("header")
+            if header in (None, "", text, text[:100]):
+                ctx.consume(None, (*i_loc, "header"))
+            else:
+                ctx.skip(None, (*i_loc, "header"), f"the header {short(header)} is not kept: impact holds the text")
+        _empty_docs(ctx, (*loc, "documentation"), f"the hazardous substance {name}")
+        critical = ctx.get(None, (*loc, "critical"))
+        if critical is True:
+            ctx.skip(
+                None,
+                (*loc, "critical"),
+                "the critical-raw-material flag of a hazardous substance is not kept: "
+                "critical raw materials are the list critical_raw_materials",
+            )
+        else:
+            ctx.consume(None, (*loc, "critical"))
+        subs.append(
+            _compact(
+                name=name,
+                identifier=identifier,
+                concentration_pct=_concentration_in(ctx, loc, "concentration", "materialUnit"),
+                location=_text(ctx, (*loc, "location")),
+                impact=impact or None,
+            )
+        )
+    if subs:
+        ctx.set("hazardous_substances", subs)
+
+
+def _export_composition(ctx: ExportContext) -> None:
+    """detailed_composition <-> ``materials.composition[]``: identification, concentration (unit:percent),
+    component as location, recycled and renewable shares, critical flag. Mass and component identifier have no
+    place."""
+    mats = ctx.value("detailed_composition") or []
+    out = []
+    for m in mats:
+        item: dict[str, Any] = {
+            "id": [_ident(m["name"], m.get("identifier"))],
+            "unit": "unit:percent",
+            "documentation": [],
+        }
+        for ours, theirs in (
+            ("concentration_pct", "concentration"),
+            ("component", "location"),
+            ("critical_raw_material", "critical"),
+            ("recycled_pct", "recycled"),
+            ("renewable_pct", "renewable"),
+        ):
+            if m.get(ours) is not None:
+                item[theirs] = m[ours]
+        if m.get("mass_kg") is not None or m.get("component_id") is not None:
+            ctx.lose("detailed_composition", "Catena-X has no place for the mass or the component identifier")
+        out.append(item)
+    ctx.put(None, ("materials", "composition"), out)
+
+
+def _import_composition(ctx: ImportContext) -> None:
+    """See the export; concentrations in other units (ppm, per mille, ...) are converted to %."""
+    mats = []
+    for loc, item in _items(ctx, ("materials", "composition")):
+        if not isinstance(item, Mapping):
+            ctx.defect(None, loc, f"{short(item)} is not an object", "a material record")
+            ctx.skip(None, loc, "not a material record")
+            continue
+        name, identifier = _ident_in(ctx, (*loc, "id"))
+        if not name:
+            ctx.skip(None, loc, "a material without a name")
+            continue
+        _empty_docs(ctx, (*loc, "documentation"), f"the material {name}")
+        mats.append(
+            _compact(
+                name=name,
+                identifier=identifier,
+                component=_text(ctx, (*loc, "location")),
+                concentration_pct=_concentration_in(ctx, loc, "concentration", "unit"),
+                critical_raw_material=_flag(ctx, (*loc, "critical")),
+                recycled_pct=_number(ctx, (*loc, "recycled")),
+                renewable_pct=_number(ctx, (*loc, "renewable")),
+            )
+        )
+    if mats:
+        ctx.set("detailed_composition", mats)
+
+
+_FIXED_ACTIVE = ("nickel", "lithium", "cobalt")
+_FIXED_HAZARDOUS = ("mercury", "cadmium")
+
+
+def _find(entries: list[Mapping[str, Any]], name: str) -> Mapping[str, Any] | None:
+    return next((e for e in entries if e["substance"].strip().lower() == name), None)
+
+
+def _element(entry: Mapping[str, Any], *, with_concentration: bool, with_recycled: bool) -> dict[str, Any]:
+    out: dict[str, Any] = {"documentation": []}
+    if entry.get("location") is not None:
+        out["location"] = entry["location"]
+    if entry.get("critical_raw_material") is not None:
+        out["critical"] = entry["critical_raw_material"]
+    if with_recycled and entry.get("recycled_pct") is not None:
+        out["recycled"] = entry["recycled_pct"]
+    if with_concentration:
+        out["impactOfSubstances"] = []
+        out["materialUnit"] = "unit:percent"
+        if entry.get("concentration_pct") is not None:
+            out["concentration"] = entry["concentration_pct"]
+    return out
+
+
+def _export_elements(ctx: ExportContext) -> None:
+    """active_materials <-> ``materials.active`` (nickel, lithium, cobalt, lead, other[]) and restricted_substances
+    <-> ``materials.hazardous`` (mercury, cadmium, lead).
+
+    Lead is both an active and a hazardous material in the model: ``active.lead`` is written from the lead entry of
+    active_materials (else of restricted_substances), ``hazardous.lead`` from restricted_substances (else
+    active_materials). The fixed elements have no identifier; cadmium and mercury no recycled share; other active
+    materials no concentration.
+    """
+    active = list(ctx.value("active_materials") or [])
+    restricted = list(ctx.value("restricted_substances") or [])
+    if not active and not restricted:
+        return
+    lead_active = _find(active, "lead") or _find(restricted, "lead")
+    lead_hazardous = _find(restricted, "lead") or _find(active, "lead")
+    if active or lead_active:
+        out: dict[str, Any] = {}
+        for name in _FIXED_ACTIVE:
+            entry = _find(active, name)
+            if entry is not None:
+                out[name] = _element(entry, with_concentration=False, with_recycled=True)
+                if entry.get("identifier") or entry.get("concentration_pct") is not None:
+                    ctx.lose("active_materials", f"Catena-X active.{name} has no identifier or concentration")
+        if lead_active is not None:
+            out["lead"] = _element(lead_active, with_concentration=True, with_recycled=True)
+        others = [e for e in active if e["substance"].strip().lower() not in (*_FIXED_ACTIVE, "lead")]
+        if others:
+            out["other"] = []
+            for e in others:
+                item = _element(e, with_concentration=False, with_recycled=True)
+                item["materialIdentification"] = [_ident(e["substance"], e.get("identifier"))]
+                out["other"].append(item)
+                if e.get("concentration_pct") is not None:
+                    ctx.lose("active_materials", "Catena-X active.other[] has no concentration")
+        ctx.put(None, _ACTIVE, out)
+    if restricted or lead_hazardous:
+        hz: dict[str, Any] = {}
+        for name in _FIXED_HAZARDOUS:
+            entry = _find(restricted, name)
+            if entry is not None:
+                hz[name] = _element(entry, with_concentration=True, with_recycled=False)
+                if entry.get("identifier") or entry.get("recycled_pct") is not None:
+                    ctx.lose("restricted_substances", f"Catena-X hazardous.{name} has no identifier or recycled share")
+        if lead_hazardous is not None:
+            hz["lead"] = _element(lead_hazardous, with_concentration=True, with_recycled=True)
+        for e in restricted:
+            if e["substance"].strip().lower() not in (*_FIXED_HAZARDOUS, "lead"):
+                ctx.lose(
+                    "restricted_substances", f"Catena-X has no place for {e['substance']} among mercury, cadmium, lead"
+                )
+        for e in (lead_active, lead_hazardous):
+            if e is not None and e.get("identifier"):
+                ctx.lose(
+                    "restricted_substances" if e in restricted else "active_materials",
+                    "Catena-X lead has no identifier",
+                )
+        existing = ctx.get(None, _HAZARDOUS)
+        ctx.put(None, _HAZARDOUS, {**(existing if isinstance(existing, dict) else {}), **hz})
+
+
+def _element_in(ctx: ImportContext, loc: Loc, name: str) -> dict[str, Any]:
+    _empty_docs(ctx, (*loc, "documentation"), name)
+    _empty_docs(ctx, (*loc, "impactOfSubstances"), name)
+    return _compact(
+        substance=name,
+        location=_text(ctx, (*loc, "location")),
+        concentration_pct=_concentration_in(ctx, loc, "concentration", "materialUnit"),
+        recycled_pct=_number(ctx, (*loc, "recycled")),
+        critical_raw_material=_flag(ctx, (*loc, "critical")),
+    )
+
+
+def _import_elements(ctx: ImportContext) -> None:
+    """See the export; ``active.lead`` equal to ``hazardous.lead`` is read once, into restricted_substances."""
+    active: list[dict[str, Any]] = []
+    restricted: list[dict[str, Any]] = []
+    for element in _FIXED_ACTIVE:
+        if isinstance(ctx.get(None, (*_ACTIVE, element)), Mapping):
+            active.append(_element_in(ctx, (*_ACTIVE, element), element))
+    for element in (*_FIXED_HAZARDOUS, "lead"):
+        if isinstance(ctx.get(None, (*_HAZARDOUS, element)), Mapping):
+            restricted.append(_element_in(ctx, (*_HAZARDOUS, element), element))
+    lead_active = ctx.get(None, (*_ACTIVE, "lead"))
+    if isinstance(lead_active, Mapping):
+        if same(lead_active, ctx.get(None, (*_HAZARDOUS, "lead"))):
+            ctx.consume(None, (*_ACTIVE, "lead"))
+        else:
+            active.append(_element_in(ctx, (*_ACTIVE, "lead"), "lead"))
+    for loc, item in _items(ctx, (*_ACTIVE, "other")):
+        if not isinstance(item, Mapping):
+            ctx.skip(None, loc, "not a material record")
+            continue
+        name, identifier = _ident_in(ctx, (*loc, "materialIdentification"))
+        if not name:
+            ctx.skip(None, loc, "an active material without a name")
+            continue
+        entry = _element_in(ctx, loc, name)
+        if identifier:
+            entry = {
+                "substance": name,
+                "identifier": identifier,
+                **{k: v for k, v in entry.items() if k != "substance"},
+            }
+        active.append(entry)
+    for group in (_ACTIVE, _HAZARDOUS):
+        if ctx.get(None, group) == {}:
+            ctx.consume(None, group)
+    if active:
+        ctx.set("active_materials", active)
+    if restricted:
+        ctx.set("restricted_substances", restricted)
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Performance, safety, handling
+
+
+def _export_power(ctx: ExportContext) -> None:
+    """original_power_capability <-> ``performance.rated.power.at80SoC`` / ``at20SoC`` [W]: the entries at 80 % and
+    20 % state of charge (Annex IV Part B(4)); other states of charge and measurement times have no place."""
+    entries = ctx.value("original_power_capability") or []
+    for e in entries:
+        soc = float(e["soc_pct"])
+        if soc in (80.0, 20.0):
+            ctx.put(None, ("performance", "rated", "power", f"at{int(soc)}SoC"), e["power_W"])
+        else:
+            ctx.lose("original_power_capability", f"Catena-X holds the power at 80 % and 20 % only, not at {soc:g} %")
+        if e.get("measured_at"):
+            ctx.lose("original_power_capability", "Catena-X has no measurement time for the rated power capability")
+
+
+def _import_power(ctx: ImportContext) -> None:
+    """``at80SoC`` and ``at20SoC`` -> power capability entries at 80 % and 20 %."""
+    out = []
+    for soc in (80, 20):
+        loc = ("performance", "rated", "power", f"at{soc}SoC")
+        raw = ctx.take(None, loc)
+        if raw is MISSING:
+            continue
+        if not is_number(raw):
+            ctx.defect(None, loc, f"{short(raw)} is not a number", "a number")
+        out.append({"soc_pct": float(soc), "power_W": raw})
+    if out:
+        ctx.set("original_power_capability", out)
+
+
+def _export_remaining_power(ctx: ExportContext) -> None:
+    """remaining_power_capability -> ``performance.dynamic.power.remaining`` {value [W], time}: Catena-X holds one
+    power without its state of charge; the entry at 80 % (else the first) is written, and the attribute is listed as
+    not representable."""
+    entries = ctx.value("remaining_power_capability") or []
+    if not entries:
+        return
+    entry = next((e for e in entries if float(e["soc_pct"]) == 80.0), entries[0])
+    when = entry.get("measured_at") or ctx.time_of("remaining_power_capability")
+    ctx.put(
+        None, ("performance", "dynamic", "power", "remaining"), {"value": entry["power_W"], "time": utc_text(str(when))}
+    )
+    ctx.lose("remaining_power_capability", "Catena-X holds one remaining power without its state of charge")
+
+
+def _import_remaining_power(ctx: ImportContext) -> None:
+    """Not importable: remaining_power_capability needs the state of charge, which Catena-X does not give."""
+    loc = ("performance", "dynamic", "power", "remaining")
+    if ctx.get(None, loc) is not MISSING:
+        ctx.skip(
+            None,
+            loc,
+            "a remaining power without its state of charge: remaining_power_capability holds power "
+            "at a state of charge",
+        )
+
+
+def _export_extinguishing(ctx: ExportContext) -> None:
+    """usable_extinguishing_agent and fire_class <-> ``safety.usableExtinguishAgent[]`` {media, fireClass}: one
+    record per agent, each with the battery's fire class (the model asks it per agent)."""
+    agents = ctx.value("usable_extinguishing_agent") or []
+    records = []
+    for agent in agents:
+        record: dict[str, Any] = {"media": agent}
+        if ctx.has("fire_class"):
+            record["fireClass"] = ctx.value("fire_class")
+        records.append(record)
+    ctx.put(None, ("safety", "usableExtinguishAgent"), records)
+    if ctx.has("fire_class") and not agents:
+        ctx.lose(
+            "fire_class", "Catena-X states the fire class with an extinguishing agent, and the passport gives none"
+        )
+
+
+def _import_extinguishing(ctx: ImportContext) -> None:
+    """See the export; the fire class of the first record, a differing one of a later record is reported."""
+    agents = []
+    fire: tuple[Loc, Any] | None = None
+    for loc, item in _items(ctx, ("safety", "usableExtinguishAgent")):
+        if not isinstance(item, Mapping):
+            ctx.skip(None, loc, "not an extinguishing agent record")
+            continue
+        media = _text(ctx, (*loc, "media"))
+        if media:
+            agents.append(media)
+        cls = ctx.get(None, (*loc, "fireClass"))
+        if cls is not MISSING:
+            if fire is None:
+                fire = ((*loc, "fireClass"), cls)
+                ctx.consume(None, (*loc, "fireClass"))
+            elif cls == fire[1]:
+                ctx.consume(None, (*loc, "fireClass"))
+            else:
+                ctx.skip(
+                    None,
+                    (*loc, "fireClass"),
+                    f"{short(cls)} differs from {ctx.where(None, fire[0])}, from which fire_class is imported",
+                )
+        _empty_docs(ctx, (*loc, "document"), f"the extinguishing agent {media}")
+    if agents:
+        ctx.set("usable_extinguishing_agent", agents)
+    if fire is not None:
+        ctx.set("fire_class", fire[1])
+
+
+def _export_labels(ctx: ExportContext) -> None:
+    """labels <-> ``safety.meaningOfLabels[]``: subject as header, symbol as content; the meaning has no place."""
+    labels = ctx.value("labels") or []
+    out = []
+    for label in labels:
+        if not label.get("symbol_url"):
+            ctx.lose("labels", "a label without a symbol: a Catena-X document needs its content")
+            continue
+        out.append({"contentType": "URL", "header": label["subject"], "content": label["symbol_url"]})
+        if label.get("meaning"):
+            ctx.lose("labels", "Catena-X has no place for the meaning of a label")
+    ctx.put(None, ("safety", "meaningOfLabels"), out)
+
+
+def _import_labels(ctx: ImportContext) -> None:
+    """See the export."""
+    labels = []
+    for loc, item in _items(ctx, ("safety", "meaningOfLabels")):
+        doc = doc_in(ctx, loc, item)
+        if doc is None:
+            continue
+        if "title" not in doc:
+            ctx.skip(None, (*loc, "header"), "a label without a subject (header)")
+            continue
+        if "mime_type" in doc:
+            ctx.skip(None, (*loc, "contentType"), f"the content type {doc['mime_type']!r} of a label is not kept")
+        labels.append({"subject": doc["title"], "symbol_url": doc["url"]})
+    if labels:
+        ctx.set("labels", labels)
+
+
+def _export_handling(ctx: ExportContext) -> None:
+    """component_part_numbers <-> ``handling.content.sparePart[]`` {manufacturerPartId, nameAtManufacturer};
+    spare_part_producers <-> ``handling.content.producer[].id``; ``applicable`` is true when either is given."""
+    parts = ctx.value("component_part_numbers") or []
+    producers = ctx.value("spare_part_producers") or []
+    ctx.put(
+        None,
+        ("handling",),
+        {
+            "applicable": bool(parts or producers),
+            "content": {
+                "producer": [{"id": p} for p in producers],
+                "sparePart": [
+                    {"manufacturerPartId": p["part_number"], "nameAtManufacturer": p["part_name"]} for p in parts
+                ],
+            },
+        },
+    )
+
+
+def _import_handling(ctx: ImportContext) -> None:
+    """See the export; with ``applicable`` false the model calls the content dummy data, and it is reported."""
+    applicable = _flag(ctx, ("handling", "applicable"))
+    if applicable is False:
+        for group in (("handling", "content", "producer"), ("handling", "content", "sparePart")):
+            for item_loc, _ in _items(ctx, group):
+                ctx.skip(None, item_loc, "handling.applicable is false: Catena-X calls the content dummy data then")
+        return
+    parts = []
+    for loc, _item in _items(ctx, ("handling", "content", "sparePart")):
+        number = _text(ctx, (*loc, "manufacturerPartId"))
+        name = _text(ctx, (*loc, "nameAtManufacturer"))
+        if number and name:
+            parts.append({"part_name": name, "part_number": number})
+        else:
+            ctx.skip(None, loc, "a spare part without its number and name")
+    producers = []
+    for loc, _item in _items(ctx, ("handling", "content", "producer")):
+        ident = _text(ctx, (*loc, "id"))
+        if ident:
+            producers.append(ident)
+    if parts:
+        ctx.set("component_part_numbers", parts)
+    if producers:
+        ctx.set("spare_part_producers", producers)
+
+
+def _export_sources(ctx: ExportContext) -> None:
+    """additional_sources <-> ``sources[]`` {header, category, type, content}: the document type is the category
+    (one of the model's 27), the MIME type the type."""
+    docs = ctx.value("additional_sources") or []
+    if not docs:
+        return
+    out = []
+    for d in docs:
+        category = d.get("document_type")
+        if category not in _SOURCE_CATEGORIES:
+            ctx.lose("additional_sources", f"{category!r} is not a Catena-X source category; written as Other")
+            category = "Other"
+        out.append(
+            {
+                "header": d.get("title") or "",
+                "category": category,
+                "type": d.get("mime_type") or "URL",
+                "content": d["url"],
+            }
+        )
+    ctx.put(None, ("sources",), out)
+
+
+def _import_sources(ctx: ImportContext) -> None:
+    """See the export."""
+    docs = []
+    for loc, item in _items(ctx, ("sources",)):
+        if not isinstance(item, Mapping) or not isinstance(item.get("content"), str):
+            ctx.skip(None, loc, "a source without content")
+            continue
+        doc: dict[str, Any] = {"url": ctx.take(None, (*loc, "content"))}
+        header = _text(ctx, (*loc, "header"))
+        if header:
+            doc["title"] = header
+        category = _text(ctx, (*loc, "category"))
+        if category:
+            doc["document_type"] = category
+        kind = _text(ctx, (*loc, "type"))
+        if kind and kind.lower() not in _LINK_TYPES:
+            doc["mime_type"] = kind
+        docs.append(doc)
+    if docs:
+        ctx.set("additional_sources", docs)
+
+
+_SOURCE_CATEGORIES = frozenset(
+    {
+        "Product Specifications",
+        "Manufacturer Information",
+        "User Manuals and Guides",
+        "Certifications and Compliance",
+        "Product Images and Videos",
+        "Warranty Information",
+        "Reviews and Ratings",
+        "Product Variations",
+        "Supply Chain Information",
+        "Environmental Impact",
+        "Compatibility and Accessories",
+        "FAQs and Support",
+        "Purchase and Retail Information",
+        "Privacy and Data Handling",
+        "Third-Party Integrations",
+        "Legal Information",
+        "Safety Information",
+        "Repair and Installation",
+        "Waste Generation and Prevention",
+        "Specific Voluntary Labels",
+        "Product Packaging",
+        "Return and Disposal",
+        "End of Life",
+        "Material and Substance Information",
+        "Technical Documentation",
+        "Treatment facilities",
+        "Other",
+    }
+)
+
+
+def _export_reference_test(ctx: ExportContext) -> None:
+    """cycle_life_reference_test (a name or a link) <-> the content of ``performance.rated.lifetime.report[0]``."""
+    loc = ("performance", "rated", "lifetime", "report")
+    if ctx.has("cycle_life_reference_test"):
+        ctx.put(
+            None,
+            loc,
+            [
+                {
+                    "contentType": "URL"
+                    if re.match(r"^[a-z][a-z0-9+.-]*:", str(ctx.value("cycle_life_reference_test")), re.I)
+                    else "text/plain",
+                    "header": _label("cycle_life_reference_test"),
+                    "content": ctx.value("cycle_life_reference_test"),
+                }
+            ],
+        )
+    else:
+        ctx.put(None, loc, [])
+
+
+def _import_reference_test(ctx: ImportContext) -> None:
+    """See the export; further reports are reported."""
+    loc = ("performance", "rated", "lifetime", "report")
+    for n, (item_loc, item) in enumerate(_items(ctx, loc)):
+        content = item.get("content") if isinstance(item, Mapping) else None
+        if n > 0 or not isinstance(content, str):
+            ctx.skip(None, item_loc, "a further lifetime report: cycle_life_reference_test holds one")
+            continue
+        ctx.set("cycle_life_reference_test", content)
+        ctx.consume(None, (*item_loc, "content"))
+        ctx.consume(None, (*item_loc, "contentType"))
+        header = item.get("header")
+        if header in (None, "", _label("cycle_life_reference_test")):
+            ctx.consume(None, (*item_loc, "header"))
+        else:
+            ctx.skip(None, (*item_loc, "header"), f"the header {short(header)} is not kept")
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# The format
+
+
+class CatenaXFormat(DocumentFormat):
+    """Catena-X battery pass 6.1.0, one document (``BatteryPass.json``)."""
+
+    name = "catenax-6.1"
+    label = "Catena-X battery pass 6.1.0"
+    parts = (None,)
+    required_arrays = ((None, ("commercial", "purpose")), (None, ("materials", "composition")))
+    enums: ClassVar[Mapping[str, Mapping[str, str]]] = {
+        "battery_category": {
+            "ev": "EV",
+            "lmt": "LMT",
+            "industrial": "industrial",
+            "sli": "SLI",
+            "portable": "portable",
+        },
+        "battery_status": {s: s for s in ("original", "repurposed", "re-used", "remanufactured", "waste")},
+    }
+    transforms = (
+        Transform(
+            ("gtin", "taric_code", "serial_number", "batch_number"), _export_identification, _import_identification
+        ),
+        Transform(("manufacturing_facility_identifier",), _export_facility, _import_facility),
+        Transform(("commercial_warranty_period",), _export_warranty, _import_warranty),
+        Transform(("hazardous_substances",), _export_hazardous_other, _import_hazardous_other),
+        Transform(("usable_extinguishing_agent", "fire_class"), _export_extinguishing, _import_extinguishing),
+        Transform(
+            (
+                "carbon_footprint_kgCO2e_per_kWh",
+                "absolute_carbon_footprint_kgCO2e",
+                "carbon_footprint_per_lifecycle_stage",
+                "carbon_footprint_performance_class",
+                "carbon_footprint_study_url",
+                "carbon_footprint_rulebook",
+            ),
+            _export_carbon_footprint,
+            _import_carbon_footprint,
+        ),
+        _link("due_diligence_report_url", ("conformity", "dueDiligencePolicy"), required=True),
+        _link("third_party_assurance_url", ("conformity", "thirdPartyAssurance"), required=True),
+        _link("eu_declaration_of_conformity", ("conformity", "declarationOfConformity"), required=True),
+        _link("waste_prevention_information", ("sustainability", "documents", "wastePrevention"), required=True),
+        _link("separate_collection_information", ("sustainability", "documents", "separateCollection"), required=True),
+        Transform(("original_power_capability",), _export_power, _import_power),
+        Transform(("cycle_life_reference_test",), _export_reference_test, _import_reference_test),
+        Transform(("labels",), _export_labels, _import_labels),
+        Transform(("detailed_composition",), _export_composition, _import_composition),
+        Transform(("component_part_numbers", "spare_part_producers"), _export_handling, _import_handling),
+        _documents("dismantling_information", ("safety", "dismantling"), required=True),
+        _documents("safety_measures", ("safety", "safetyMeasures"), required=True),
+        _documents("test_report_results", ("conformity", "resultOfTestReport"), required=True),
+        Transform(("remaining_power_capability",), _export_remaining_power, _import_remaining_power),
+        _documents("operating_environment_reports", ("performance", "dynamic", "operatingEnvironment")),
+        _documents("negative_event_reports", ("performance", "dynamic", "negativeEvents")),
+        Transform(("active_materials", "restricted_substances"), _export_elements, _import_elements),
+        _documents("sustainability_report", ("sustainability", "documents", "sustainabilityReport")),
+        _documents("eu_taxonomy_disclosure", ("sustainability", "documents", "euTaxonomyDisclosureStatement")),
+        Transform(("additional_sources",), _export_sources, _import_sources),
+        _documents("performance_documents", ("performance", "rated", "performanceDocument")),
+        _documents("performance_test_reports", ("performance", "rated", "testReport")),
+        _documents("dynamic_performance_documents", ("performance", "dynamic", "performanceDocument")),
+        _documents("safe_discharging_information", ("safety", "safeDischarging")),
+        _documents("removal_information", ("safety", "removalFromAppliance")),
+    )
+
+    def file_name(self, part: str | None) -> str:
+        return "BatteryPass.json"
+
+    def schema_file(self, part: str | None, document: Any) -> str:
+        return "6.1.0_BatteryPass-schema.json"
+
+    def unit_name(self, symbol: str) -> str:
+        try:
+            return _SAMM_UNITS[symbol]
+        except KeyError:
+            raise NotRepresentable(f"no Catena-X unit for {symbol}") from None
+
+    def export_meta(self, ctx: ExportContext) -> None:
+        """``specVersion``, ``metadata`` (version, status, dates, backup reference, predecessor) from the registry;
+        the model's required arrays that the data leaves empty are written empty."""
+        meta = ctx.meta
+        ctx.put(None, ("specVersion",), SPEC_VERSION)
+        day = meta.updated_at[:10]
+        ctx.put(None, ("metadata", "version"), str(meta.version))
+        ctx.put(None, ("metadata", "status"), STATE_STATUS.get(meta.state, "approved"))
+        ctx.put(None, ("metadata", "issueDate"), day)
+        ctx.put(None, ("metadata", "lastModification"), day)
+        ctx.put(None, ("metadata", "backupReference"), meta.public_url)
+        ctx.put(None, ("metadata", "predecessor"), meta.predecessors[-1] if meta.predecessors else DUMMY_PREDECESSOR)
+
+    def import_meta(self, ctx: ImportContext) -> None:
+        """Consume the registry metadata of the source (see the module docstring)."""
+        spec = ctx.get(None, ("specVersion",))
+        if spec is not MISSING:
+            if isinstance(spec, str) and spec.startswith("urn:io.catenax.battery.battery_pass:"):
+                ctx.consume(None, ("specVersion",))
+            else:
+                ctx.skip(None, ("specVersion",), f"{short(spec)} is not a Catena-X battery pass version")
+        for name in ("version", "status", "backupReference", "registrationIdentifier"):
+            ctx.understood(None, ("metadata", name), "text")
+        for name in ("issueDate", "lastModification"):
+            raw = ctx.get(None, ("metadata", name))
+            ctx.understood(None, ("metadata", name), "text")
+            if isinstance(raw, str) and re.fullmatch(r"\d{4}-\d{2}-\d{2}", raw):
+                problem = date_problem(raw)
+                if problem:
+                    ctx.defect(None, ("metadata", name), problem, "a calendar date yyyy-mm-dd")
+        predecessor = ctx.get(None, ("metadata", "predecessor"))
+        if predecessor in (MISSING, DUMMY_PREDECESSOR, "00000000-0000-0000-0000-000000000000"):
+            ctx.consume(None, ("metadata", "predecessor"))
+        else:
+            ctx.skip(
+                None,
+                ("metadata", "predecessor"),
+                f"the predecessor passport {short(predecessor)} is not "
+                "imported: the registry links passports through its successor operation",
+            )
+
+    def encode(self, ctx: ExportContext, attr: Attribute, path: FieldPath, value: Any) -> Any:
+        if attr.key == "expected_lifetime_years" and is_number(value) and float(value) != int(value):
+            raise NotRepresentable(f"{value} years: Catena-X expectedYears is a whole number")
+        return super().encode(ctx, attr, path, value)
+
+
+__all__ = ["CatenaXFormat", "doc_in", "doc_out"]
