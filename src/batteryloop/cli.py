@@ -65,6 +65,13 @@ def registry() -> Iterator[tuple[PassportService, Session]]:
         engine.dispose()
 
 
+def _read_json(file: Path) -> Any:
+    try:
+        return json.loads(file.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ValidationError(f"{file}: cannot read JSON ({exc})", field=str(file), expected="a JSON file") from None
+
+
 def _emit(value: Any) -> None:
     out.print_json(json.dumps(value, ensure_ascii=False, default=str))
 
@@ -246,10 +253,7 @@ def passport_create(
     operator: Annotated[str, typer.Option(help="The economic operator issuing the passport.")],
 ) -> None:
     """Issue a passport from attribute values; prints the new id last."""
-    try:
-        body = json.loads(file.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
-        raise ValidationError(f"{file}: cannot read JSON ({exc})", field=str(file), expected="a JSON file") from None
+    body = _read_json(file)
     if not isinstance(body, dict) or not isinstance(body.get("data"), dict):
         raise ValidationError(
             f"{file}: expected an object with 'data'", field=f"{file}:data", expected='{"data": {...}}'
@@ -404,10 +408,7 @@ def passport_verify(
     """Check an exported passport offline: signatures, hash chain, schema. Exit 0 only when everything holds."""
     from batteryloop.passport.bundle import verify_bundle
 
-    try:
-        document = json.loads(file.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ValidationError(f"{file}: cannot read JSON ({exc})", field=str(file), expected="a JSON file") from None
+    document = _read_json(file)
     trusted = None
     if trusted_keys is not None:
         trusted = [line.strip() for line in trusted_keys.read_text().splitlines() if line.strip()]

@@ -6,6 +6,7 @@
                                  ``postgresql+psycopg://user@host:5432/db``
 ``BATTERYLOOP_PUBLIC_BASE_URL``  the address QR codes and GS1 Digital Links resolve to
 ``BATTERYLOOP_KEY_ENCRYPTION_KEY``  optional Fernet key that wraps operators' Ed25519 private keys at rest
+``BATTERYLOOP_WORKER_THREADS``   threads per server process for database work, and connections in its pool (16)
 ===============================  =============================================================================
 """
 
@@ -26,6 +27,9 @@ class Settings(BaseSettings):
     public_base_url: str = Field(default="http://127.0.0.1:8000", description="Base URL the QR codes resolve to.")
     key_encryption_key: str | None = Field(default=None, description="Fernet key wrapping private keys at rest.")
     sql_echo: bool = False
+    worker_threads: int = Field(
+        default=16, ge=1, le=256, description="Threads that serve requests' database work; the pool holds as many."
+    )
 
     def resolved_database_url(self) -> str:
         if self.database_url:

@@ -64,7 +64,8 @@ def make_engine(url: str, *, echo: bool = False, schema: str | None = None, pool
         url,
         echo=echo,
         pool_size=pool_size,
-        max_overflow=pool_size,
+        max_overflow=max(2, pool_size // 4),
+        pool_timeout=30,
         connect_args=connect_args,
     )
 

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from importlib import resources
 
+from anyio import to_thread
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy.engine import Engine
@@ -27,8 +30,19 @@ organisation's responsibility and the grants it holds; `GET /api/v1/access-rules
 def create_app(settings: Settings | None = None, *, engine: Engine | None = None) -> FastAPI:
     settings = settings or get_settings()
     if engine is None:
-        engine = make_engine(settings.resolved_database_url(), echo=settings.sql_echo)
+        engine = make_engine(
+            settings.resolved_database_url(), echo=settings.sql_echo, pool_size=settings.worker_threads
+        )
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        # As many worker threads as pooled connections: more threads would only queue for a connection or open
+        # short-lived overflow connections, and contend for the interpreter lock.
+        to_thread.current_default_thread_limiter().total_tokens = settings.worker_threads
+        yield
+
     app = FastAPI(
+        lifespan=lifespan,
         title="batteryloop",
         version=__version__,
         description=DESCRIPTION,
@@ -40,6 +54,9 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     app.state.settings = settings
     app.state.engine = engine
     app.state.session_factory = make_session_factory(engine)
+    # Reads run without an explicit transaction: one round trip per statement, no BEGIN and ROLLBACK around them;
+    # an access-log entry a read writes is committed by its own INSERT.
+    app.state.read_session_factory = make_session_factory(engine.execution_options(isolation_level="AUTOCOMMIT"))
     errors.install(app)
     app.include_router(passports.router)
     app.include_router(registry.router)

@@ -60,9 +60,14 @@ class Context:
         return await run_in_threadpool(self.call, work)
 
 
+READ_METHODS = frozenset({"GET", "HEAD"})
+
+
 async def get_context(request: Request) -> Context:
+    """The unit of work of a request; reads (GET) get an autocommit session, writes one transaction."""
+    state = request.app.state
     return Context(
-        factory=request.app.state.session_factory,
+        factory=state.read_session_factory if request.method in READ_METHODS else state.session_factory,
         settings=request.app.state.settings,
         token=bearer_token(request),
         route=f"{request.method} {request.url.path}",

@@ -80,6 +80,7 @@ class Viewer:
     role: Role
     account: str | None = None
     organisation_id: int | None = None
+    account_id: int | None = None
 
     @classmethod
     def anonymous(cls) -> Viewer:

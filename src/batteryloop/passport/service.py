@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, and_, func, or_, select
+from sqlalchemy import Select, and_, func, literal, or_, select
 from sqlalchemy.exc import IntegrityError as SAIntegrityError
 from sqlalchemy.orm import Session
 
@@ -230,7 +230,7 @@ class PassportService:
         if not token:
             return Viewer.anonymous()
         row = self.session.execute(
-            select(Account.name, Account.role, Account.organisation_id, ApiKey.revoked_at)
+            select(Account.id, Account.name, Account.role, Account.organisation_id, ApiKey.revoked_at)
             .join(ApiKey, ApiKey.account_id == Account.id)
             .where(ApiKey.token_hash == hash_token(token))
         ).first()
@@ -238,11 +238,11 @@ class PassportService:
             raise AuthenticationError("unknown token")
         if row.revoked_at is not None:
             raise AuthenticationError("this token has been revoked")
-        return Viewer(role=Role(row.role), account=row.name, organisation_id=row.organisation_id)
+        return Viewer(role=Role(row.role), account=row.name, organisation_id=row.organisation_id, account_id=row.id)
 
     def viewer_for(self, account_name: str) -> Viewer:
         account = self._account(account_name)
-        return Viewer(Role(account.role), account.name, account.organisation_id)
+        return Viewer(Role(account.role), account.name, account.organisation_id, account.id)
 
     def account(self, name: str) -> Account:
         return self._account(name)
@@ -262,31 +262,49 @@ class PassportService:
             raise NotFoundError(f"no passport {passport_id!r}", field="passport_id")
         return passport
 
-    def _granted(self, viewer: Viewer, passport_id: str) -> bool:
-        if viewer.role not in GRANTEE_ROLES or viewer.account is None:
-            return False
+    def _grant_clause(self, viewer: Viewer) -> Any:
+        """SQL: the caller holds an active grant on the passport of the row (for legitimate-interest roles)."""
+        if viewer.role not in GRANTEE_ROLES or viewer.account_id is None:
+            return None
         now = utcnow()
-        found = self.session.scalar(
+        return (
             select(Grant.id)
-            .join(Account, Account.id == Grant.account_id)
             .where(
-                Account.name == viewer.account,
-                Grant.passport_id == passport_id,
+                Grant.account_id == viewer.account_id,
+                Grant.passport_id == Passport.id,
                 Grant.revoked_at.is_(None),
                 or_(Grant.expires_at.is_(None), Grant.expires_at > now),
             )
-            .limit(1)
+            .exists()
         )
-        return found is not None
 
-    def groups_for(self, viewer: Viewer, passport: Passport) -> tuple[frozenset[AccessGroup], bool, bool]:
+    def _passport_for(self, viewer: Viewer, passport_id: str) -> tuple[Passport, bool]:
+        """The passport and whether the caller holds a grant on it, in one query."""
+        clause = self._grant_clause(viewer)
+        if clause is None:
+            return self._passport(passport_id), False
+        row = self.session.execute(select(Passport, clause).where(Passport.id == passport_id)).first()
+        if row is None:
+            raise NotFoundError(f"no passport {passport_id!r}", field="passport_id")
+        return row[0], bool(row[1])
+
+    def _granted(self, viewer: Viewer, passport_id: str) -> bool:
+        clause = self._grant_clause(viewer)
+        if clause is None:
+            return False
+        return bool(self.session.scalar(select(clause.where(Passport.id == passport_id))))
+
+    def groups_for(
+        self, viewer: Viewer, passport: Passport, *, granted: bool | None = None
+    ) -> tuple[frozenset[AccessGroup], bool, bool]:
         responsible = viewer.organisation_id is not None and viewer.organisation_id == passport.operator_id
-        granted = self._granted(viewer, passport.id)
+        if granted is None:
+            granted = self._granted(viewer, passport.id)
         return visible_groups(viewer, responsible=responsible, granted=granted), responsible, granted
 
     def view(self, viewer: Viewer, passport_id: str, *, route: str | None = None, action: str = "read") -> PassportView:
-        passport = self._passport(passport_id)
-        groups, responsible, granted = self.groups_for(viewer, passport)
+        passport, granted = self._passport_for(viewer, passport_id)
+        groups, responsible, granted = self.groups_for(viewer, passport, granted=granted)
         closed_for_public = passport.state == "closed" and not (
             responsible or viewer.role in SUPERVISORY_ROLES or viewer.role is Role.NOTIFIED_BODY
         )
@@ -358,7 +376,18 @@ class PassportService:
         individual-battery data: filtering on them searches only the passports whose point-4 data the caller may
         read (its own, or those granted to it), so a search reveals nothing the caller could not read directly.
         """
-        stmt: Select[Any] = select(Passport)
+        grant = self._grant_clause(viewer)
+        stmt: Select[Any] = select(
+            Passport.id,
+            Passport.category,
+            Passport.model,
+            Passport.chemistry,
+            Passport.state,
+            Passport.status,
+            Passport.soh_pct,
+            Passport.operator_id,
+            (grant if grant is not None else literal(False)).label("granted"),
+        )
         if model:
             stmt = stmt.where(Passport.model == model)
         if category:
@@ -377,10 +406,11 @@ class PassportService:
             if soh_max is not None:
                 stmt = stmt.where(Passport.soh_pct <= soh_max)
         total = self.session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
-        rows = self.session.scalars(stmt.order_by(Passport.id).limit(limit).offset(offset)).all()
+        rows = self.session.execute(stmt.order_by(Passport.id).limit(limit).offset(offset)).all()
         items = []
         for p in rows:
-            groups, _, _ = self.groups_for(viewer, p)
+            responsible = viewer.organisation_id is not None and viewer.organisation_id == p.operator_id
+            groups = visible_groups(viewer, responsible=responsible, granted=bool(p.granted))
             item: dict[str, Any] = {
                 "passport_id": p.id,
                 "category": p.category,
@@ -399,18 +429,9 @@ class PassportService:
         clauses = []
         if viewer.organisation_id is not None:
             clauses.append(Passport.operator_id == viewer.organisation_id)
-        if viewer.role in GRANTEE_ROLES and viewer.account:
-            now = utcnow()
-            granted = (
-                select(Grant.passport_id)
-                .join(Account, Account.id == Grant.account_id)
-                .where(
-                    Account.name == viewer.account,
-                    Grant.revoked_at.is_(None),
-                    or_(Grant.expires_at.is_(None), Grant.expires_at > now),
-                )
-            )
-            clauses.append(Passport.id.in_(granted))
+        grant = self._grant_clause(viewer)
+        if grant is not None:
+            clauses.append(grant)
         if not clauses:
             return and_(Passport.id.is_(None))  # matches nothing
         return or_(*clauses)

@@ -26,7 +26,7 @@ templates = Jinja2Templates(directory=str(resources.files("batteryloop.web").joi
 
 
 def _service(request: Request) -> tuple[PassportService, Any]:
-    session = request.app.state.session_factory()
+    session = request.app.state.read_session_factory()
     return PassportService(session, request.app.state.settings), session
 
 
@@ -181,7 +181,7 @@ def public_passport(request: Request, passport_id: str) -> Response:
 def gs1_resolver(request: Request, gtin: str, serial: str) -> Response:
     """GS1 Digital Link resolver: ``/01/{GTIN}/21/{serial}`` -> the passport page (or its JSON for API clients)."""
     lang = choose_language(request)
-    session = request.app.state.session_factory()
+    session = request.app.state.read_session_factory()
     try:
         try:
             normal = normalise_gtin(gtin)
