@@ -39,10 +39,21 @@ def gtin13(company_prefix: str, item: int) -> str:
     return body + str(gtin_check_digit(body))
 
 
+def document(url: str, title: str, mime_type: str = "application/pdf") -> dict[str, str]:
+    """A document of a passport: its link, title and MIME type."""
+    return {"url": url, "title": title, "mime_type": mime_type}
+
+
 COMMON_LINKS = {
-    "waste_prevention_information": "https://www.stibat.nl/",
-    "separate_collection_information": "https://www.legebatterijen.nl/",
-    "collection_and_reuse_information": "https://www.legebatterijen.nl/inleverpunten",
+    "waste_prevention_information": [
+        document("https://www.stibat.nl/", "Stibat: batterijen langer gebruiken en inleveren", "text/html")
+    ],
+    "separate_collection_information": [
+        document("https://www.legebatterijen.nl/", "Lege batterijen gescheiden inleveren", "text/html")
+    ],
+    "collection_and_reuse_information": [
+        document("https://www.legebatterijen.nl/inleverpunten", "Inleverpunten voor batterijen", "text/html")
+    ],
 }
 
 
@@ -79,8 +90,14 @@ def ev_model_nmc(gtin: str) -> dict[str, Any]:
             {"stage": "distribution", "kgCO2e_per_kWh": 1.3},
             {"stage": "end_of_life_and_recycling", "kgCO2e_per_kWh": 2.0},
         ],
-        "carbon_footprint_study_url": "https://amstel-battery.example/cf/ams-ev75.pdf",
-        "due_diligence_report_url": "https://amstel-battery.example/due-diligence-2026.pdf",
+        "carbon_footprint_study": [
+            document(
+                "https://amstel-battery.example/cf/ams-ev75.pdf", "Carbon footprint study AMS-EV75 (public version)"
+            )
+        ],
+        "due_diligence_report": [
+            document("https://amstel-battery.example/due-diligence-2026.pdf", "Due diligence report 2026")
+        ],
         "recycled_content": [
             {"material": "cobalt", "pre_consumer_pct": 4.0, "post_consumer_pct": 8.0},
             {"material": "lithium", "pre_consumer_pct": 1.0, "post_consumer_pct": 2.0},
@@ -95,7 +112,12 @@ def ev_model_nmc(gtin: str) -> dict[str, Any]:
         "original_power_capability": [{"soc_pct": 80.0, "power_W": 175000.0}, {"soc_pct": 20.0, "power_W": 120000.0}],
         "maximum_permitted_power_W": 180000.0,
         "expected_lifetime_cycles": 1500,
-        "cycle_life_reference_test": "IEC 62660-1:2018, 1/3 C, 25 °C, 100 % DoD",
+        "cycle_life_reference_test": [
+            document(
+                "https://amstel-battery.example/reports/cycle-life-ams-ev75.pdf",
+                "IEC 62660-1:2018 cycle-life test, 1/3 C, 25 °C, 100 % DoD",
+            )
+        ],
         "capacity_threshold_exhaustion_pct": 70.0,
         "idle_temperature_lower_C": -40.0,
         "idle_temperature_upper_C": 60.0,
@@ -106,7 +128,9 @@ def ev_model_nmc(gtin: str) -> dict[str, Any]:
         "initial_internal_resistance_pack_mOhm": 118.0,
         "cycle_life_test_c_rate": 0.33,
         "labels": [{"subject": "separate collection", "meaning": "Do not dispose of with household waste"}],
-        "eu_declaration_of_conformity": "https://amstel-battery.example/doc/ams-ev75-doc.pdf",
+        "eu_declaration_of_conformity": [
+            document("https://amstel-battery.example/doc/ams-ev75-doc.pdf", "EU declaration of conformity AMS-EV75")
+        ],
         **COMMON_LINKS,
         "detailed_composition": [
             {
@@ -164,7 +188,7 @@ def lmt_model(gtin: str) -> dict[str, Any]:
         "usable_extinguishing_agent": ["water"],
         "critical_raw_materials": ["cobalt", "lithium", "natural graphite", "nickel"],
         "carbon_footprint_kgCO2e_per_kWh": 85.0,
-        "due_diligence_report_url": "https://fietsaccu.example/due-diligence.pdf",
+        "due_diligence_report": [document("https://fietsaccu.example/due-diligence.pdf", "Due diligence report")],
         "renewable_content_pct": 0.0,
         "rated_capacity_Ah": 13.9,
         "rated_energy_kWh": 0.5,
@@ -174,7 +198,11 @@ def lmt_model(gtin: str) -> dict[str, Any]:
         "original_power_capability": [{"soc_pct": 80.0, "power_W": 900.0}, {"soc_pct": 20.0, "power_W": 650.0}],
         "maximum_permitted_power_W": 1000.0,
         "expected_lifetime_cycles": 800,
-        "cycle_life_reference_test": "EN 50604-1, 0.5 C, 25 °C",
+        "cycle_life_reference_test": [
+            document(
+                "https://fietsaccu.example/reports/cycle-life-eb500.pdf", "EN 50604-1 cycle-life test, 0.5 C, 25 °C"
+            )
+        ],
         "idle_temperature_lower_C": -20.0,
         "idle_temperature_upper_C": 50.0,
         "commercial_warranty_period": "P2Y",
@@ -184,7 +212,9 @@ def lmt_model(gtin: str) -> dict[str, Any]:
         "initial_internal_resistance_pack_mOhm": 95.0,
         "cycle_life_test_c_rate": 0.5,
         "labels": [{"subject": "separate collection", "meaning": "Inleveren bij een inzamelpunt"}],
-        "eu_declaration_of_conformity": "https://fietsaccu.example/doc/eb500.pdf",
+        "eu_declaration_of_conformity": [
+            document("https://fietsaccu.example/doc/eb500.pdf", "EU-conformiteitsverklaring FNL-EB500")
+        ],
         **COMMON_LINKS,
         "detailed_composition": [
             {"name": "NMC 622 cathode active material", "component": "cathode", "mass_kg": 0.62},
@@ -211,7 +241,7 @@ def industrial_model(gtin: str, *, model: str = "DLT-ESS100-LFP", energy_kWh: fl
         "usable_extinguishing_agent": ["water"],
         "critical_raw_materials": ["lithium", "natural graphite", "phosphorus"],
         "carbon_footprint_kgCO2e_per_kWh": 55.0,
-        "due_diligence_report_url": "https://delta-opslag.example/due-diligence.pdf",
+        "due_diligence_report": [document("https://delta-opslag.example/due-diligence.pdf", "Due diligence report")],
         "renewable_content_pct": 0.0,
         "rated_capacity_Ah": 130.0,
         "rated_energy_kWh": energy_kWh,
@@ -221,7 +251,12 @@ def industrial_model(gtin: str, *, model: str = "DLT-ESS100-LFP", energy_kWh: fl
         "original_power_capability": [{"soc_pct": 80.0, "power_W": 50000.0}, {"soc_pct": 20.0, "power_W": 50000.0}],
         "maximum_permitted_power_W": 50000.0,
         "expected_lifetime_cycles": 6000,
-        "cycle_life_reference_test": "IEC 62620:2014, 0.5 C, 25 °C",
+        "cycle_life_reference_test": [
+            document(
+                f"https://delta-opslag.example/reports/cycle-life-{model.lower()}.pdf",
+                "IEC 62620:2014 cycle-life test, 0.5 C, 25 °C",
+            )
+        ],
         "idle_temperature_lower_C": -20.0,
         "idle_temperature_upper_C": 55.0,
         "commercial_warranty_period": "P10Y",
@@ -231,7 +266,9 @@ def industrial_model(gtin: str, *, model: str = "DLT-ESS100-LFP", energy_kWh: fl
         "initial_internal_resistance_pack_mOhm": 90.0,
         "cycle_life_test_c_rate": 0.5,
         "labels": [{"subject": "separate collection", "meaning": "Do not dispose of with household waste"}],
-        "eu_declaration_of_conformity": "https://delta-opslag.example/doc/ess100.pdf",
+        "eu_declaration_of_conformity": [
+            document("https://delta-opslag.example/doc/ess100.pdf", f"EU declaration of conformity {model}")
+        ],
         **COMMON_LINKS,
         "dismantling_information": [{"url": "https://delta-opslag.example/dismantling/ess100.pdf"}],
         "safety_measures": [{"url": "https://delta-opslag.example/safety/ess100.pdf"}],

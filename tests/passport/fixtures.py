@@ -51,7 +51,10 @@ _EV75: dict[str, Any] = {
             "hazard_class": "AcuteToxicity",
             "concentration_pct": 1.2,
             "location": "Electrolyte",
+            "critical_raw_material": False,
             "impact": ["H301: Toxic if swallowed", "H314: Causes severe skin burns and eye damage"],
+            "impact_documents": [_doc("sds-lipf6.pdf", "Safety data sheet, lithium hexafluorophosphate")],
+            "documents": [_doc("substance-lipf6.pdf", "Use of LiPF6 in the EV75 electrolyte")],
         },
         {
             "name": "Ethylene carbonate",
@@ -59,6 +62,7 @@ _EV75: dict[str, Any] = {
             "hazard_class": "EyeDamageOrIrritation",
             "concentration_pct": 2.9,
             "location": "Electrolyte",
+            "critical_raw_material": False,
             "impact": ["H319: Causes serious eye irritation"],
         },
     ],
@@ -74,16 +78,17 @@ _EV75: dict[str, Any] = {
         {"stage": "end_of_life_and_recycling", "kgCO2e_per_kWh": 0.004},
     ],
     "carbon_footprint_performance_class": "B",
-    "carbon_footprint_study_url": f"{_SITE}/carbon-footprint-study.pdf",
+    "carbon_footprint_study": [_doc("carbon-footprint-study.pdf", "Carbon footprint study EV75 (public version)")],
     # 1(d): due diligence
-    "due_diligence_report_url": f"{_SITE}/due-diligence-report-2025.pdf",
-    "third_party_assurance_url": f"{_SITE}/due-diligence-assurance-2025.pdf",
+    "due_diligence_report": [_doc("due-diligence-report-2025.pdf", "Due diligence report 2025")],
+    "third_party_assurance": [_doc("due-diligence-assurance-2025.pdf", "Assurance report on due diligence 2025")],
     "supply_chain_indices": 72.0,
     # 1(e), 1(f): recycled and renewable content
     "recycled_content": [
         {"material": "cobalt", "pre_consumer_pct": 8.0, "post_consumer_pct": 8.0},
         {"material": "lithium", "pre_consumer_pct": 3.0, "post_consumer_pct": 3.0},
         {"material": "nickel", "pre_consumer_pct": 2.5, "post_consumer_pct": 3.5},
+        {"material": "lead", "pre_consumer_pct": 0.0, "post_consumer_pct": 0.0},
     ],
     "renewable_content_pct": 4.5,
     # 1(g)-(p): performance and durability
@@ -98,7 +103,9 @@ _EV75: dict[str, Any] = {
     "power_energy_ratio_W_per_Wh": 3.07,
     "power_reference_temperature_C": 25.0,
     "expected_lifetime_cycles": 1500,
-    "cycle_life_reference_test": f"{_SITE}/cycle-life-test-iec-62660-1.pdf",
+    "cycle_life_reference_test": [
+        _doc("cycle-life-test-iec-62660-1.pdf", "IEC 62660-1:2018 cycle-life test, 1 C, 25 °C, 90 % DoD")
+    ],
     "capacity_threshold_exhaustion_pct": 70.0,
     "idle_temperature_lower_C": -30.0,
     "idle_temperature_upper_C": 55.0,
@@ -123,11 +130,20 @@ _EV75: dict[str, Any] = {
             "meaning": "Carbon footprint performance class B (Art. 7(2))",
         },
     ],
-    "eu_declaration_of_conformity": f"{_SITE}/eu-declaration-of-conformity.pdf",
+    "eu_declaration_of_conformity": [
+        _doc("eu-declaration-of-conformity.pdf", "EU declaration of conformity EV75"),
+        _doc("eu-declaration-of-conformity-nl.pdf", "EU-conformiteitsverklaring EV75"),
+    ],
     "eu_declaration_of_conformity_id": "LBS-DoC-2025-0042",
-    "waste_prevention_information": f"{_SITE}/waste-prevention.html",
-    "separate_collection_information": f"{_SITE}/separate-collection.html",
-    "collection_and_reuse_information": f"{_SITE}/collection-and-reuse.html",
+    "waste_prevention_information": [
+        _doc("waste-prevention.html", "Extending the life of your battery", mime_type="text/html")
+    ],
+    "separate_collection_information": [
+        _doc("separate-collection.html", "Separate collection of batteries", mime_type="text/html")
+    ],
+    "collection_and_reuse_information": [
+        _doc("collection-and-reuse.html", "Collection, take-back and re-use", mime_type="text/html")
+    ],
     # 2: persons with a legitimate interest
     "detailed_composition": [
         {
@@ -140,6 +156,7 @@ _EV75: dict[str, Any] = {
             "critical_raw_material": True,
             "recycled_pct": 6.0,
             "renewable_pct": 0.0,
+            "documents": [_doc("material-nmc811.pdf", "NMC 811 cathode material specification")],
         },
         {
             "name": "Graphite",
@@ -246,9 +263,14 @@ _EV75: dict[str, Any] = {
     "ohmic_resistance_module_mOhm": 4.3,
     "negative_event_reports": [_doc("event-report-2026-01-12.pdf", "Deep discharge of 12 January 2026")],
     "active_materials": [
-        {"substance": "nickel", "location": "Cathode", "recycled_pct": 6.0, "critical_raw_material": True},
-        {"substance": "lithium", "location": "Cathode", "recycled_pct": 6.0, "critical_raw_material": True},
-        {"substance": "cobalt", "location": "Cathode", "recycled_pct": 16.0, "critical_raw_material": True},
+        {
+            "substance": "nickel",
+            "location": "Cathode",
+            "critical_raw_material": True,
+            "documents": [_doc("nickel-sourcing.pdf", "Nickel: origin and refining")],
+        },
+        {"substance": "lithium", "location": "Cathode", "critical_raw_material": True},
+        {"substance": "cobalt", "location": "Cathode", "critical_raw_material": True},
         {
             "substance": "manganese",
             "identifier": "7439-96-5",
@@ -264,8 +286,8 @@ _EV75: dict[str, Any] = {
             "substance": "lead",
             "location": "Solder of the battery management system",
             "concentration_pct": 0.0009,
-            "recycled_pct": 0.0,
             "critical_raw_material": False,
+            "impact": ["Lead is toxic to reproduction (H360)"],
         },
     ],
     "passport_expiration_date": "2040-12-01",
@@ -286,6 +308,8 @@ _EV75: dict[str, Any] = {
     "economic_operator_postal_address": "Batterijweg 12, 5652 AM Eindhoven, NL",
     "economic_operator_email": "compliance@lowlands-battery.example",
     "economic_operator_web_address": "https://www.lowlands-battery.example/compliance",
+    "classifications": [{"standard": "UNSPSC", "identifier": "26111701", "description": "Rechargeable batteries"}],
+    "extinguishing_agent_documents": [_doc("fire-fighting-guide.pdf", "Fire-fighting guidance for the EV75 pack")],
 }
 
 # The attributes the registry sets through its lifecycle operations, as a registry export includes them.

@@ -22,6 +22,8 @@ STRUCTURE_SAMPLES: dict[str, dict[str, Any]] = {
     "RecycledContent": {"material": "cobalt", "pre_consumer_pct": 5.0, "post_consumer_pct": 10.0},
     "CarbonFootprintStage": {"stage": "main_product_production", "kgCO2e_per_kWh": 20.0},
     "PowerCapability": {"soc_pct": 80.0, "power_W": 150000.0},
+    "RemainingPowerCapability": {"soc_pct": 80.0, "power_W": 140000.0},
+    "Classification": {"standard": "UNSPSC", "identifier": "26111701", "description": "Rechargeable batteries"},
     "Document": {"url": "https://example.com/doc.pdf", "title": "Document"},
     "LabelSymbol": {"subject": "separate collection", "meaning": "Separate collection"},
     "Component": {"part_name": "Module", "part_number": "M-1"},

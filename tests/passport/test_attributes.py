@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 import pytest
+from pydantic import ValidationError as PydanticValidationError
 
 from batteryloop.errors import NotApplicableError, UnknownAttributeError, ValidationError
 from batteryloop.passport.attributes import (
@@ -133,7 +134,53 @@ def test_values_with_units_are_converted_and_wrong_units_refused() -> None:
         ({"commercial_warranty_period": "8 years"}, "data.commercial_warranty_period", "ISO 8601 duration"),
         ({"gtin": "4006381333932"}, "data.gtin", "check digit"),
         ({"battery_category": "bus"}, "data.battery_category", "one of"),
-        ({"eu_declaration_of_conformity": "not a uri"}, "data.eu_declaration_of_conformity", "absolute URI"),
+        ({"eu_declaration_of_conformity": [{"url": "not a uri"}]}, "data.eu_declaration_of_conformity", "absolute URI"),
+        # a document attribute is a list of documents, not a bare link
+        (
+            {"eu_declaration_of_conformity": "https://example.com/doc.pdf"},
+            "data.eu_declaration_of_conformity",
+            "a list",
+        ),
+        ({"carbon_footprint_study": [{"title": "no link"}]}, "data.carbon_footprint_study", "url"),
+        # strict JSON types: 0 is not false, a text is not a number, a number is not a text or a time
+        (
+            {"detailed_composition": [{"name": "Graphite", "critical_raw_material": 0}]},
+            "data.detailed_composition",
+            "valid boolean",
+        ),
+        ({"hazardous_substances": [{"name": "x", "concentration_pct": "1.5"}]}, "data.hazardous_substances", "number"),
+        ({"negative_events": [{"event": "x", "time": 1767225600}]}, "data.negative_events", "ISO 8601"),
+        ({"negative_events": [{"event": "x", "time": "2026-01-01T10:00:00"}]}, "data.negative_events", "timezone"),
+        ({"usable_extinguishing_agent": [1]}, "data.usable_extinguishing_agent", "a text"),
+        ({"gtin": 8712345000011}, "data.gtin", "given as text"),
+        ({"labels": [{"subject": 13}]}, "data.labels", "string"),
+        # recycled content: the total is the sum of the two shares, and at most 100 %
+        (
+            {"recycled_content": [{"material": "cobalt", "pre_consumer_pct": 60, "post_consumer_pct": 50}]},
+            "data.recycled_content",
+            "more than 100",
+        ),
+        (
+            {
+                "recycled_content": [
+                    {"material": "cobalt", "pre_consumer_pct": 6, "post_consumer_pct": 5, "total_pct": 12}
+                ]
+            },
+            "data.recycled_content",
+            "not the sum",
+        ),
+        # the recycled share of cobalt, lithium, nickel and lead has one place: recycled_content (Art. 8)
+        (
+            {"active_materials": [{"substance": "Cobalt", "recycled_pct": 16.0}]},
+            "data.active_materials",
+            "recycled_content",
+        ),
+        (
+            {"hazardous_substances": [{"name": "x", "identifier_scheme": "CAS"}]},
+            "data.hazardous_substances",
+            "identifier",
+        ),
+        ({"original_power_capability": [{"power_W": 1000.0}]}, "data.original_power_capability", "soc_pct"),
         ({"recycled_content": [{"material": "gold"}]}, "data.recycled_content", "material"),
         ({"critical_raw_materials": "cobalt"}, "data.critical_raw_materials", "a list"),
         ({"battery_status": "original"}, "data.battery_status", "set by the registry"),
@@ -163,6 +210,61 @@ def test_request_model_is_generated_from_the_table() -> None:
     assert set(model.model_fields) == writable
     description = model.model_fields["rated_capacity_Ah"].description or ""
     assert "[Ah]" in description and "1(g)" in description and "public" in description
+
+
+def test_request_model_is_strict_about_json_types() -> None:
+    """The model the API validates request bodies with accepts what validate_values accepts, no lax coercions."""
+    model = request_model(name="PassportData")
+    for bad in (
+        {"expected_lifetime_cycles": "1500"},
+        {"expected_lifetime_cycles": True},
+        {"rated_capacity_Ah": "50"},
+        {"rated_capacity_Ah": False},
+        {"battery_chemistry": 5},
+        {"gtin": 6291041500213},
+        {"critical_raw_materials": [1]},
+        {"detailed_composition": [{"name": "x", "critical_raw_material": 0}]},
+        {"detailed_composition": [{"name": "x", "mass_kg": "3"}]},
+        {"remaining_power_capability": [{"power_W": 1.0, "measured_at": 1767225600}]},
+    ):
+        with pytest.raises(PydanticValidationError):
+            model.model_validate(bad)
+    ok = model.model_validate(
+        {
+            "expected_lifetime_cycles": 1500.0,  # a JSON number without a fraction is a whole number
+            "rated_capacity_Ah": 50,
+            "battery_mass_kg": {"value": 2800, "unit": "g"},
+            "detailed_composition": [{"name": "x", "critical_raw_material": False, "mass_kg": 3}],
+        }
+    )
+    assert ok.model_dump(exclude_none=True)["expected_lifetime_cycles"] == 1500
+
+
+def test_identifier_schemes_and_recycled_totals_are_normalised() -> None:
+    clean = validate_values(
+        {
+            "hazardous_substances": [
+                {"name": "Lithium hexafluorophosphate", "identifier": "21324-40-3"},
+                {"name": "Ethylene carbonate", "identifier": "202-510-0"},
+                {"name": "Phenolphthalein", "identifier": "201-004-7", "identifier_scheme": "CAS"},
+                {"name": "Electrolyte additive", "identifier": "LBS-ADD-7"},
+            ],
+            "recycled_content": [
+                {"material": "cobalt", "pre_consumer_pct": 8.0, "post_consumer_pct": 8.0},
+                {"material": "lead", "total_pct": 12.5},
+            ],
+            "remaining_power_capability": [{"power_W": 40000.0, "measured_at": "2023-12-07T10:39:13+01:00"}],
+        },
+        "ev",
+    )
+    # a CAS or EC number gets the scheme its form gives; a scheme that is given is kept; other identifiers get none
+    assert [s.get("identifier_scheme") for s in clean["hazardous_substances"]] == ["CAS", "EC", "CAS", None]
+    assert clean["recycled_content"] == [
+        {"material": "cobalt", "pre_consumer_pct": 8.0, "post_consumer_pct": 8.0, "total_pct": 16.0},
+        {"material": "lead", "total_pct": 12.5},
+    ]
+    # a remaining power may come without its state of charge (Catena-X gives none)
+    assert clean["remaining_power_capability"] == [{"power_W": 40000.0, "measured_at": "2023-12-07T09:39:13Z"}]
 
 
 def test_missing_mandatory_names_what_an_ev_passport_still_needs() -> None:

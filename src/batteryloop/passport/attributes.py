@@ -21,9 +21,9 @@ from dataclasses import dataclass
 from enum import StrEnum
 from functools import cache, cached_property
 from importlib import resources
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, create_model
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, Strict, StrictBool, TypeAdapter, create_model
 from pydantic import ValidationError as PydanticValidationError
 
 from batteryloop import units
@@ -183,7 +183,7 @@ _SCALAR_CHECKS: dict[str, Callable[[object], Any]] = {
 @cache
 def _list_adapter(structure: str) -> TypeAdapter[Any]:
     if structure == "string":
-        return TypeAdapter(list[str])
+        return TypeAdapter(list[Annotated[str, Strict()]])
     return TypeAdapter(list[STRUCTURES[structure]])  # type: ignore[valid-type]
 
 
@@ -351,19 +351,32 @@ def missing_mandatory(data: Mapping[str, Any], category: str) -> list[str]:
 # Pydantic model generated from the table (documents the attributes in the OpenAPI schema)
 
 
+def _whole(value: Any) -> Any:
+    """A JSON number with no fraction (``1500.0``) is the whole number it writes; other values pass unchanged."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+# The JSON types of the request model are strict, as a JSON client expects and as validate_values checks: a text is
+# not a number ("3.5"), a number not a text or a flag (0 is not false), a flag not a number.
+_STRICT_TEXT = Annotated[str, Strict()]
+_SCALAR_ANNOTATIONS: dict[str, Any] = {
+    "decimal": Annotated[float, Strict()] | dict[str, Any],
+    "integer": Annotated[int, BeforeValidator(_whole), Strict()],
+    "boolean": StrictBool,
+}
+
+
 def _annotation(attr: Attribute) -> Any:
     if attr.type.startswith("enum:"):
         return Literal[tuple(attr.type[5:].split("|"))]
     if attr.structure == "string":
-        return list[str]
+        return list[_STRICT_TEXT]
     if attr.structure:
         model = STRUCTURES[attr.structure]
         return list[model]  # type: ignore[valid-type]
-    return {
-        "decimal": float | dict[str, Any],
-        "integer": int,
-        "boolean": bool,
-    }.get(attr.type, str)
+    return _SCALAR_ANNOTATIONS.get(attr.type, _STRICT_TEXT)
 
 
 @cache

@@ -135,10 +135,9 @@ def check_gtin(value: object) -> str:
     from batteryloop.errors import IdentifierError
     from batteryloop.passport.identifiers import normalise_gtin
 
-    if isinstance(value, int) and not isinstance(value, bool):
-        value = str(value)
     if not isinstance(value, str):
-        raise ValueError("a GTIN of 8, 12, 13 or 14 digits")
+        # a number is refused: a GTIN is an identifier, and a JSON number drops the leading zeros it may have
+        raise ValueError("a GTIN of 8, 12, 13 or 14 digits, given as text")
     try:
         return normalise_gtin(value)
     except IdentifierError as exc:

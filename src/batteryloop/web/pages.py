@@ -89,12 +89,20 @@ def _duration(value: str, lang: str) -> str:
     return f"{whole} {names[2] if whole == 1 else names[3]}"
 
 
+def _document_link(doc: dict[str, Any]) -> dict[str, Any]:
+    """A document as a link: its title (else its address), linked where the address is a web address."""
+    url = str(doc["url"])
+    return {"text": doc.get("title") or url, "href": url if url.startswith(("http://", "https://")) else None}
+
+
 def _cell(key: str, value: Any, unit: str, lang: str) -> dict[str, Any]:
     """How a value shows on the page: text, an optional link, or a list of lines."""
     if key == "battery_category":
         return {"text": CATEGORY_LABELS.get(value, {}).get(lang, value)}
     if attributes()[key].type == "duration" and isinstance(value, str):
         return {"text": _duration(value, lang)}
+    if attributes()[key].structure == "Document" and isinstance(value, list):
+        return {"links": [_document_link(d) for d in value if isinstance(d, dict) and isinstance(d.get("url"), str)]}
     if isinstance(value, list):
         return {"lines": [_item(v, lang) for v in value]}
     if isinstance(value, str) and value.startswith(("http://", "https://")):

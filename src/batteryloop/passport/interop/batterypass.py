@@ -20,6 +20,10 @@ PerformanceAndDurability 1.2.0 is recognised by its structure (``temperatureRang
 read through :data:`V120_PATHS`. Its single number for the idle temperature range cannot say which boundary it is
 and is reported.
 
+Document attributes (lists of Document structures) are one link (``ResourcePath``) in these models, except the
+dismantling and removal documents (type, MIME type, URL): a title, a MIME type or a further document has no place.
+Substance and material identifiers are CAS numbers, as in IDTA-02035.
+
 What the models cannot hold, whatever the data: ``warrentyPeriod`` is typed ``xsd:gMonth`` (pattern ``--MM``: a month
 of the year), so commercial_warranty_period has no place and an import reports the field; the e-mail pattern of
 GeneralProductInformation (``^[w.-]+@[w.-]+.[A-Za-z]{2,}$``, a backslash short of ``\\w``) admits only addresses made
@@ -40,7 +44,6 @@ from batteryloop.passport.interop.engine import (
     ExportContext,
     ImportContext,
     MultiDocumentFormat,
-    NotRepresentable,
     Transform,
     convert,
     is_number,
@@ -301,6 +304,9 @@ def _export_remaining_power(ctx: ExportContext) -> None:
     {remainingPowerCapabilityValue {atSoC, powerCapabilityAt, rPCLastUpdated}, lastUpdate}; the entry at 80 %,
     else the first, is written)."""
     entries = ctx.value("remaining_power_capability") or []
+    if any(e.get("soc_pct") is None for e in entries):
+        ctx.lose("remaining_power_capability", "the model holds a remaining power at a state of charge only")
+    entries = [e for e in entries if e.get("soc_pct") is not None]
     if not entries:
         return
     entry = next((e for e in entries if float(e["soc_pct"]) == 80.0), entries[0])
@@ -403,6 +409,17 @@ def _location(ctx: ImportContext, loc: Loc) -> tuple[Any, Any]:
     return name, ident
 
 
+def _cas_out(ctx: ExportContext, key: str, entry: Mapping[str, Any]) -> str | None:
+    """The identifier of a material or substance where it is a CAS number (the only scheme of the model)."""
+    identifier, scheme = entry.get("identifier"), entry.get("identifier_scheme")
+    if identifier is None:
+        return None
+    if scheme in (None, "CAS") and _CAS.match(identifier):
+        return str(identifier)
+    ctx.lose(key, f"{identifier} is not a CAS number (scheme {scheme or 'not given'})")
+    return None
+
+
 def _export_materials(ctx: ExportContext) -> None:
     """detailed_composition <-> ``batteryMaterials[]``: location (componentName, componentId), CAS number, name,
     mass [g], critical-raw-material flag. Concentration, recycled and renewable shares have no place."""
@@ -414,11 +431,9 @@ def _export_materials(ctx: ExportContext) -> None:
             if v is not None
         }
         item: dict[str, Any] = {"batteryMaterialLocation": location, "batteryMaterialName": m["name"]}
-        if m.get("identifier") is not None:
-            if _CAS.match(m["identifier"]):
-                item["batteryMaterialIdentifier"] = m["identifier"]
-            else:
-                ctx.lose("detailed_composition", f"{m['identifier']} is not a CAS number")
+        cas = _cas_out(ctx, "detailed_composition", m)
+        if cas is not None:
+            item["batteryMaterialIdentifier"] = cas
         if m.get("mass_kg") is not None:
             item["batteryMaterialMass"] = convert(m["mass_kg"], "kg", "g")
         if m.get("critical_raw_material") is not None:
@@ -428,6 +443,8 @@ def _export_materials(ctx: ExportContext) -> None:
                 "detailed_composition",
                 "Battery Pass has no place for a material's concentration, recycled or renewable share",
             )
+        if m.get("documents"):
+            ctx.lose("detailed_composition", "Battery Pass has no place for the documentation of a material")
         out.append(item)
     ctx.put(MC, ("batteryMaterials",), out)
 
@@ -444,6 +461,7 @@ def _import_materials(ctx: ImportContext) -> None:
         mat = {
             "name": ctx.take(MC, (*loc, "batteryMaterialName")),
             "identifier": _cas(ctx, (*loc, "batteryMaterialIdentifier")),
+            "identifier_scheme": "CAS" if item.get("batteryMaterialIdentifier") is not None else None,
             "component": component,
             "component_id": component_id,
             "mass_kg": convert(mass, "g", "kg") if is_number(mass) else mass,
@@ -472,11 +490,16 @@ def _export_hazardous(ctx: ExportContext) -> None:
             )
         if s.get("concentration_pct") is not None:
             item["hazardousSubstanceConcentration"] = s["concentration_pct"]
-        if s.get("identifier") is not None:
-            if _CAS.match(s["identifier"]):
-                item["hazardousSubstanceIdentifier"] = s["identifier"]
-            else:
-                ctx.lose("hazardous_substances", f"{s['identifier']} is not a CAS number")
+        cas = _cas_out(ctx, "hazardous_substances", s)
+        if cas is not None:
+            item["hazardousSubstanceIdentifier"] = cas
+        if s.get("critical_raw_material") is not None:
+            ctx.lose("hazardous_substances", "Battery Pass has no critical-raw-material flag for a hazardous substance")
+        if s.get("documents") or s.get("impact_documents"):
+            ctx.lose(
+                "hazardous_substances",
+                "Battery Pass has no place for the documentation or impact documents of a hazardous substance",
+            )
         item["hazardousSubstanceLocation"] = {
             k: v
             for k, v in (("componentName", s.get("location")), ("componentId", s.get("location_id")))
@@ -502,6 +525,7 @@ def _import_hazardous(ctx: ImportContext) -> None:
         sub = {
             "name": ctx.take(MC, (*loc, "hazardousSubstanceName")),
             "identifier": _cas(ctx, (*loc, "hazardousSubstanceIdentifier")),
+            "identifier_scheme": "CAS" if item.get("hazardousSubstanceIdentifier") is not None else None,
             "hazard_class": ctx.read(MC, (*loc, "hazardousSubstanceClass"), "text"),
             "concentration_pct": ctx.read(MC, (*loc, "hazardousSubstanceConcentration"), "number"),
             "location": location,
@@ -685,6 +709,8 @@ def _export_recycled(ctx: ExportContext) -> None:
         for ours, theirs in (("pre_consumer_pct", "preConsumerShare"), ("post_consumer_pct", "postConsumerShare")):
             if r.get(ours) is not None:
                 item[theirs] = r[ours]
+        if r.get("total_pct") is not None and (r.get("pre_consumer_pct") is None or r.get("post_consumer_pct") is None):
+            ctx.lose("recycled_content", "Battery Pass holds the pre- and post-consumer shares, not their total alone")
         out.append(item)
     ctx.put(CI, ("recycledContent",), out)
 
@@ -834,6 +860,14 @@ class BatteryPassFormat(MultiDocumentFormat):
         Transform(("dismantling_information",), _export_dismantling, _import_dismantling),
         _one_link("safety_measures", CI, ("safetyMeasures", "safetyInstructions")),
         _one_link("test_report_results", LB, ("resultOfTestReport",)),
+        _one_link("eu_declaration_of_conformity", LB, ("declarationOfConformity",)),
+        _one_link("carbon_footprint_study", CF, ("carbonFootprintStudy",)),
+        _one_link("due_diligence_report", SC, ("supplyChainDueDiligenceReport",)),
+        _one_link("third_party_assurance", SC, ("thirdPartyAussurances",)),
+        _one_link("waste_prevention_information", CI, ("endOfLifeInformation", "wastePrevention")),
+        _one_link("separate_collection_information", CI, ("endOfLifeInformation", "separateCollection")),
+        _one_link("collection_and_reuse_information", CI, ("endOfLifeInformation", "informationOnCollection")),
+        _one_link("cycle_life_reference_test", PD, (*_TP, "lifetimeReferenceTest")),
         Transform(tuple(_INCREASE.values()), _export_increase, _import_increase),
         Transform(("remaining_power_capability",), _export_remaining_power, _import_remaining_power),
         Transform(("negative_events",), _export_negative_events, _import_negative_events),
@@ -874,8 +908,6 @@ class BatteryPassFormat(MultiDocumentFormat):
     def encode(self, ctx: ExportContext, attr: Attribute, path: FieldPath, value: Any) -> Any:
         if path.text in _DATE_TIME_PATHS:
             return f"{super().encode(ctx, attr, path, value)}T00:00:00Z"
-        if attr.key == "cycle_life_reference_test" and not re.match(r"^[A-Za-z][A-Za-z0-9+.-]*:\S+$", str(value)):
-            raise NotRepresentable("lifetimeReferenceTest is a URI; the passport names the test without a link")
         return super().encode(ctx, attr, path, value)
 
     def decode(self, ctx: ImportContext, attr: Attribute, path: FieldPath, part: str | None, loc: Loc, raw: Any) -> Any:

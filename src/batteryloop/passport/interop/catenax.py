@@ -8,15 +8,19 @@ example and read in whatever mass unit it names. Dynamic values are ``{"value", 
 
 Transforms (each function's docstring gives the detail):
 
-* identifiers chosen by a key: ``codes[]`` (GTIN, TARIC), ``serial[]`` (partInstanceId), ``batch[]`` (batchId);
+* identifiers chosen by a key: ``codes[]`` (GTIN, TARIC), ``serial[]`` (partInstanceId), ``batch[]`` (batchId); the
+  product classifications (``classification[]``);
 * the commercial warranty: an ISO 8601 period against ``lifeValue`` + ``lifeUnit`` (day, month, year);
 * the carbon footprint: one ``carbonFootprint[]`` record per figure (total and absolute over the whole life cycle,
   and one per life-cycle stage), each with the performance class, the study (``declaration``) and the rulebook;
 * per-element materials: ``materials.active`` (nickel, lithium, cobalt, lead, other) and ``materials.hazardous``
-  (mercury, cadmium, lead, and the other hazardous substances), ``materials.composition[]``;
-* documents: every document list is ``[{"contentType", "header", "content"}]``; a link attribute is the first
-  document's ``content``;
-* the extinguishing agents with the fire class; the power capability at 80 % and 20 % state of charge; spare parts.
+  (mercury, cadmium, lead, and the other hazardous substances), ``materials.composition[]``, each with its
+  identification (name, identifier and its scheme CAS, EC or IUPAC), critical-raw-material flag, documentation and
+  the documents on its impact; the recycled share of nickel, lithium, cobalt and lead is the Art. 8 recycled content;
+* documents: every document list is ``[{"contentType", "header", "content"}]`` and a list of Document structures of
+  the passport (title as header, MIME type as content type, link as content);
+* the extinguishing agents with the fire class and their documentation; the power capability at 80 % and 20 % state
+  of charge; the remaining power (without a state of charge); spare parts.
 
 Registry metadata (``metadata.version``, ``status``, ``issueDate``, ``lastModification``, ``backupReference``,
 ``registrationIdentifier``, ``specVersion``) describes the source's record of the passport: export writes the
@@ -26,6 +30,7 @@ keeps its own record. A predecessor other than the model's dummy (all-zero UUID)
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import re
 from collections.abc import Mapping
@@ -35,6 +40,7 @@ from batteryloop.passport.attributes import Attribute, attributes
 from batteryloop.passport.interop.engine import (
     DocumentFormat,
     ExportContext,
+    FormatImport,
     ImportContext,
     NotRepresentable,
     Transform,
@@ -45,12 +51,13 @@ from batteryloop.passport.interop.engine import (
 )
 from batteryloop.passport.interop.paths import MISSING, FieldPath, Loc, render
 from batteryloop.passport.interop.schema import date_problem
+from batteryloop.passport.structures import ART_8_MATERIALS, scheme_of
 
 SPEC_VERSION = "urn:io.catenax.battery.battery_pass:6.1.0"
 DUMMY_PREDECESSOR = "urn:uuid:00000000-0000-0000-0000-000000000000"
 STATE_STATUS = {"active": "approved", "closed": "expired", "superseded": "invalid"}
 
-_SAMM_UNITS = {
+SAMM_UNITS = {
     "g": "unit:gram",
     "kg": "unit:kilogram",
     "t": "unit:tonneMetricTon",
@@ -59,16 +66,17 @@ _SAMM_UNITS = {
     "m": "unit:metre",
 }
 # Catena-X materialUnit -> factor to percent (mass fraction); unit:percentVolume is a volume fraction and is refused.
-_CONCENTRATION = {
+CONCENTRATION_UNITS = {
     "unit:percent": 1.0,
     "unit:partPerThousand": 0.1,
     "unit:partPerMillion": 1e-4,
     "unit:partPerBillionUs": 1e-7,
     "unit:partPerTrillionUs": 1e-10,
 }
-_CAS = re.compile(r"^\d{2,7}-\d{2}-\d$")
-_EC = re.compile(r"^\d{3}-\d{3}-\d$")
 _LINK_TYPES = frozenset({"url", "link", "uri"})
+_SCHEMES = ("CAS", "EC", "IUPAC")
+_HEADER_MAX = 100  # HeaderTrait: at most 100 characters
+_PLAIN_TEXT = "text/plain"
 
 # Annex II life-cycle stages (CarbonFootprintStage.stage) and how Catena-X names them (lifecycle, per its description)
 _STAGES = {
@@ -97,7 +105,23 @@ _HAZARDOUS = ("materials", "hazardous")
 
 def doc_out(doc: Mapping[str, Any]) -> dict[str, Any]:
     """A Document structure as a Catena-X document: title -> header, MIME type -> contentType, url -> content."""
-    return {"contentType": doc.get("mime_type") or "URL", "header": doc.get("title") or "", "content": doc["url"]}
+    return {
+        "contentType": doc.get("mime_type") or "URL",
+        "header": (doc.get("title") or "")[:_HEADER_MAX],
+        "content": doc["url"],
+    }
+
+
+def docs_out(ctx: ExportContext, key: str, docs: list[Mapping[str, Any]] | None) -> list[dict[str, Any]]:
+    """Documents of ``key`` as a Catena-X DocumentList; what the model cannot hold of them is recorded for ``key``."""
+    out = []
+    for doc in docs or []:
+        if doc.get("document_type"):
+            ctx.lose(key, "Catena-X documents have no document type")
+        if len(doc.get("title") or "") > _HEADER_MAX:
+            ctx.lose(key, f"a title longer than the model's {_HEADER_MAX} characters is cut")
+        out.append(doc_out(doc))
+    return out
 
 
 def doc_in(ctx: ImportContext, loc: Loc, item: Any) -> dict[str, Any] | None:
@@ -106,10 +130,11 @@ def doc_in(ctx: ImportContext, loc: Loc, item: Any) -> dict[str, Any] | None:
         ctx.defect(None, loc, f"{short(item)} is not a document object", "an object {contentType, header, content}")
         ctx.skip(None, loc, "not a document")
         return None
-    content = ctx.take(None, (*loc, "content"))
+    content = ctx.get(None, (*loc, "content"))
     if not isinstance(content, str) or not content.strip():
         ctx.skip(None, loc, "a document without content (the link) cannot be imported")
         return None
+    ctx.consume(None, (*loc, "content"))
     out: dict[str, Any] = {"url": content}
     header = _text(ctx, (*loc, "header"))
     if header and header.strip():
@@ -118,6 +143,11 @@ def doc_in(ctx: ImportContext, loc: Loc, item: Any) -> dict[str, Any] | None:
     if ctype and ctype.strip() and ctype.strip().lower() not in _LINK_TYPES:
         out["mime_type"] = ctype
     return out
+
+
+def docs_in(ctx: ImportContext, loc: Loc) -> list[dict[str, Any]]:
+    """The documents of the DocumentList at ``loc`` (see :func:`doc_in`)."""
+    return [d for item_loc, item in _items(ctx, loc) if (d := doc_in(ctx, item_loc, item)) is not None]
 
 
 def _items(ctx: ImportContext, loc: Loc) -> list[tuple[Loc, Any]]:
@@ -137,12 +167,10 @@ def _documents(key: str, loc: Loc, *, required: bool = False) -> Transform:
     def export(ctx: ExportContext) -> None:
         docs = ctx.value(key) or []
         if docs or required:
-            ctx.put(None, loc, [doc_out(d) for d in docs])
-        if any(d.get("document_type") for d in docs):
-            ctx.lose(key, "Catena-X documents have no document type")
+            ctx.put(None, loc, docs_out(ctx, key, docs))
 
     def import_(ctx: ImportContext) -> None:
-        docs = [d for item_loc, item in _items(ctx, loc) if (d := doc_in(ctx, item_loc, item)) is not None]
+        docs = docs_in(ctx, loc)
         if docs:
             ctx.set(key, docs)
 
@@ -151,74 +179,74 @@ def _documents(key: str, loc: Loc, *, required: bool = False) -> Transform:
     return Transform((key,), export, import_)
 
 
-def _link(key: str, loc: Loc, *, required: bool = False) -> Transform:
-    def export(ctx: ExportContext) -> None:
-        if ctx.has(key):
-            label = _label(key)
-            ctx.put(None, loc, [{"contentType": "URL", "header": label, "content": ctx.value(key)}])
-        elif required:
-            ctx.put(None, loc, [])
+def _looks_like_uri(text: str) -> bool:
+    return bool(re.match(r"^[A-Za-z][A-Za-z0-9+.-]*:\S+$", text.strip()))
 
-    def import_(ctx: ImportContext) -> None:
-        items = _items(ctx, loc)
-        for n, (item_loc, item) in enumerate(items):
-            if n > 0:
-                ctx.skip(
-                    None,
-                    item_loc,
-                    f"a further document: {key} holds one link, taken from {ctx.where(None, items[0][0])}",
-                )
-                continue
-            if not isinstance(item, Mapping) or not isinstance(item.get("content"), str):
-                ctx.defect(
-                    None,
-                    item_loc,
-                    f"{short(item)} is not a document with content",
-                    "an object {contentType, header, content}",
-                )
-                ctx.skip(None, item_loc, "not a document")
-                continue
-            ctx.set(key, ctx.take(None, (*item_loc, "content")))
-            header = ctx.get(None, (*item_loc, "header"))
-            if header in (MISSING, "", _label(key)):
-                ctx.consume(None, (*item_loc, "header"))
-            else:
-                ctx.skip(
-                    None, (*item_loc, "header"), f"the header {short(header)} is not kept: {key} holds the link only"
-                )
+
+def impact_out(ctx: ExportContext, key: str, entry: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """``impactOfSubstances`` of a substance: each impact statement as a plain-text document (its first 100
+    characters as header), then the impact documents."""
+    statements = [
+        {"contentType": _PLAIN_TEXT, "header": text[:_HEADER_MAX], "content": text} for text in entry.get("impact", [])
+    ]
+    return statements + docs_out(ctx, key, entry.get("impact_documents"))
+
+
+def impact_in(ctx: ImportContext, loc: Loc) -> tuple[list[str], list[dict[str, Any]]]:
+    """The impact statements and impact documents of ``impactOfSubstances`` at ``loc``: an item whose content is a
+    link is a document, any other content a statement (plain text). A statement's header that is not the statement
+    (or its first 100 characters) is reported."""
+    statements: list[str] = []
+    documents: list[dict[str, Any]] = []
+    for item_loc, item in _items(ctx, loc):
+        content = item.get("content") if isinstance(item, Mapping) else None
+        if isinstance(content, str) and content.strip() and not _looks_like_uri(content):
+            statements.append(ctx.take(None, (*item_loc, "content")))
             ctype = ctx.get(None, (*item_loc, "contentType"))
-            if ctype is MISSING or (isinstance(ctype, str) and ctype.strip().lower() in _LINK_TYPES):
+            if ctype is MISSING or (isinstance(ctype, str) and ctype.strip().lower() == _PLAIN_TEXT):
                 ctx.consume(None, (*item_loc, "contentType"))
             else:
                 ctx.skip(
                     None,
                     (*item_loc, "contentType"),
-                    f"the content type {short(ctype)} is not kept: {key} holds the link only",
+                    f"the content type {short(ctype)} of an impact statement is not kept: it is written as text/plain",
                 )
-
-    export.__doc__ = f"{key} (a link) <-> the content of the first document of {render(None, loc)}[]."
-    import_.__doc__ = export.__doc__
-    return Transform((key,), export, import_)
+            header = ctx.get(None, (*item_loc, "header"))
+            if header in (MISSING, "", content, content[:_HEADER_MAX]):
+                ctx.consume(None, (*item_loc, "header"))
+            else:
+                ctx.skip(None, (*item_loc, "header"), f"the header {short(header)} of an impact statement is not kept")
+            continue
+        doc = doc_in(ctx, item_loc, item)
+        if doc is not None:
+            documents.append(doc)
+    return statements, documents
 
 
 def _label(key: str) -> str:
     return attributes()[key].label_en
 
 
-def _ident(name: str, identifier: str | None) -> dict[str, str]:
-    """A material's ``{type, name, id}``: the scheme from the form of the identifier (CAS, EC); without an
-    identifier the name serves as the IUPAC identification."""
+def _ident(ctx: ExportContext, key: str, name: str, identifier: str | None, scheme: str | None) -> dict[str, str]:
+    """A material's ``{type, name, id}``. Without an identifier the name serves as the IUPAC identification; an
+    identifier without a scheme gets the one its form gives (CAS, EC), else is written as IUPAC, which is recorded."""
     if identifier is None:
         return {"type": "IUPAC", "name": name, "id": name}
-    scheme = "CAS" if _CAS.match(identifier) else "EC" if _EC.match(identifier) else "IUPAC"
+    if scheme is None:
+        scheme = scheme_of(identifier)
+        if scheme is None:
+            scheme = "IUPAC"
+            ctx.lose(key, f"the scheme of the identifier {identifier!r} is not given; written as IUPAC")
     return {"type": scheme, "name": name, "id": identifier}
 
 
-def _ident_in(ctx: ImportContext, loc: Loc) -> tuple[str | None, str | None]:
-    """Name and identifier from a ``materialIdentification`` / ``id`` array (first entry)."""
+def _ident_in(ctx: ImportContext, loc: Loc) -> tuple[str | None, str | None, str | None]:
+    """Name, identifier and its scheme from a ``materialIdentification`` / ``id`` array (first entry); an IUPAC
+    identification that repeats the name is the name alone."""
     items = _items(ctx, loc)
     name: str | None = None
     identifier: str | None = None
+    scheme: str | None = None
     for n, (item_loc, item) in enumerate(items):
         if n > 0:
             ctx.skip(None, item_loc, "a further identification: the structure holds one name and one identifier")
@@ -229,19 +257,19 @@ def _ident_in(ctx: ImportContext, loc: Loc) -> tuple[str | None, str | None]:
             continue
         name = _text(ctx, (*item_loc, "name"))
         identifier = _text(ctx, (*item_loc, "id"))
-        scheme = ctx.get(None, (*item_loc, "type"))
-        if scheme == "IUPAC" and identifier == name:
+        raw = ctx.get(None, (*item_loc, "type"))
+        if raw is MISSING:
+            continue
+        if raw == "IUPAC" and identifier == name:
             identifier = None
-        expected = _ident(name or "", identifier)["type"] if identifier else "IUPAC"
-        if scheme == expected or scheme is MISSING:
+            ctx.consume(None, (*item_loc, "type"))
+        elif raw in _SCHEMES:
+            scheme = str(raw) if identifier is not None else None
             ctx.consume(None, (*item_loc, "type"))
         else:
-            ctx.skip(
-                None,
-                (*item_loc, "type"),
-                f"the identifier scheme {short(scheme)} is not kept; {identifier!r} has the form of {expected}",
-            )
-    return name, identifier
+            ctx.defect(None, (*item_loc, "type"), f"{short(raw)} is none of {', '.join(_SCHEMES)}", "CAS, EC or IUPAC")
+            ctx.skip(None, (*item_loc, "type"), f"the identifier scheme {short(raw)} is not kept")
+    return name, identifier, scheme
 
 
 def _concentration_in(ctx: ImportContext, loc: Loc, value_key: str, unit_key: str) -> float | None:
@@ -255,7 +283,7 @@ def _concentration_in(ctx: ImportContext, loc: Loc, value_key: str, unit_key: st
         ctx.defect(None, (*loc, value_key), f"{short(value)} is not a number", "a number")
         ctx.skip(None, (*loc, value_key), "not a number")
         return None
-    factor = _CONCENTRATION.get(str(unit)) if unit is not MISSING else 1.0
+    factor = CONCENTRATION_UNITS.get(str(unit)) if unit is not MISSING else 1.0
     if factor is None:
         ctx.skip(
             None, (*loc, value_key), f"a concentration in {short(unit)} cannot be converted to a mass fraction in %"
@@ -281,13 +309,8 @@ def _text(ctx: ImportContext, loc: Loc) -> str | None:
     return value
 
 
-def _empty_docs(ctx: ImportContext, loc: Loc, what: str) -> None:
-    for item_loc, _ in _items(ctx, loc):
-        ctx.skip(None, item_loc, f"a document on {what}: attributes.csv keeps no documents there")
-
-
 def _compact(**values: Any) -> dict[str, Any]:
-    return {k: v for k, v in values.items() if v is not None}
+    return {k: v for k, v in values.items() if v is not None and v != []}
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -296,7 +319,8 @@ def _compact(**values: Any) -> dict[str, Any]:
 
 def _export_identification(ctx: ExportContext) -> None:
     """gtin and taric_code <-> ``identification.identification.codes[]`` with key GTIN / TARIC; serial_number <->
-    ``serial[]`` with key partInstanceId; batch_number <-> ``batch[]`` with key batchId (the model's key patterns)."""
+    ``serial[]`` with key partInstanceId; batch_number <-> ``batch[]`` with key batchId (the model's key patterns);
+    classifications <-> ``classification[]`` {classificationStandard, classificationID, classificationDescription}."""
     ident = ("identification", "identification")
     codes = []
     if ctx.has("gtin"):
@@ -308,11 +332,18 @@ def _export_identification(ctx: ExportContext) -> None:
         ctx.put(None, (*ident, "serial"), [{"key": "partInstanceId", "value": ctx.value("serial_number")}])
     if ctx.has("batch_number"):
         ctx.put(None, (*ident, "batch"), [{"key": "batchId", "value": ctx.value("batch_number")}])
-    ctx.put(None, (*ident, "classification"), ctx.get(None, (*ident, "classification")) or [])
+    classes = []
+    for c in ctx.value("classifications") or []:
+        item = {"classificationStandard": c["standard"], "classificationID": c["identifier"]}
+        if c.get("description"):
+            item["classificationDescription"] = c["description"]
+        classes.append(item)
+    ctx.put(None, (*ident, "classification"), classes)
 
 
 def _import_identification(ctx: ImportContext) -> None:
-    """The identifiers of ``codes[]``, ``serial[]`` and ``batch[]`` by their key (see the export)."""
+    """The identifiers of ``codes[]``, ``serial[]`` and ``batch[]`` by their key, and the classifications (see the
+    export)."""
     ident = ("identification", "identification")
     wanted = {
         "codes": {"gtin": "gtin", "taric": "taric_code"},
@@ -326,13 +357,31 @@ def _import_identification(ctx: ImportContext) -> None:
                 ctx.skip(None, item_loc, "not a key-value pair")
                 continue
             attr = keys.get(item["key"].strip().lower())
-            if attr is None:
+            if not isinstance(item["value"], str):
+                ctx.defect(None, (*item_loc, "value"), f"{short(item['value'])} is not a text", "a text")
+                ctx.skip(None, item_loc, f"the {item['key']} {short(item['value'])} is not a text")
+            elif attr is None:
                 ctx.skip(None, item_loc, f"an identifier with key {item['key']!r}: no attribute holds it")
             elif attr in ctx.result.data:
                 ctx.skip(None, item_loc, f"a further {item['key']}: {attr} holds one")
             else:
                 ctx.set(attr, item["value"])
                 ctx.consume(None, item_loc)
+    classes = []
+    for item_loc, item in _items(ctx, (*ident, "classification")):
+        if not isinstance(item, Mapping):
+            ctx.defect(None, item_loc, f"{short(item)} is not an object", "a classification object")
+            ctx.skip(None, item_loc, "not a classification")
+            continue
+        standard = _text(ctx, (*item_loc, "classificationStandard"))
+        class_id = _text(ctx, (*item_loc, "classificationID"))
+        description = _text(ctx, (*item_loc, "classificationDescription"))
+        if standard and class_id:
+            classes.append(_compact(standard=standard, identifier=class_id, description=description))
+        else:
+            ctx.skip(None, item_loc, "a classification without its standard and class")
+    if classes:
+        ctx.set("classifications", classes)
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -429,24 +478,14 @@ def _export_carbon_footprint(ctx: ExportContext) -> None:
     ``manufacturingPlant``. A negative stage figure cannot be written (the model's minimum is 0).
     """
     common: dict[str, Any] = {
-        "rulebook": [doc_out(d) for d in ctx.value("carbon_footprint_rulebook") or []],
-        "declaration": [
-            {
-                "contentType": "URL",
-                "header": _label("carbon_footprint_study_url"),
-                "content": ctx.value("carbon_footprint_study_url"),
-            }
-        ]
-        if ctx.has("carbon_footprint_study_url")
-        else [],
+        "rulebook": docs_out(ctx, "carbon_footprint_rulebook", ctx.value("carbon_footprint_rulebook")),
+        "declaration": docs_out(ctx, "carbon_footprint_study", ctx.value("carbon_footprint_study")),
         "manufacturingPlant": [{"facility": ctx.value("manufacturing_facility_identifier")}]
         if ctx.has("manufacturing_facility_identifier")
         else [],
     }
     if ctx.has("carbon_footprint_performance_class"):
         common["performanceClass"] = ctx.value("carbon_footprint_performance_class")
-    if any(d.get("document_type") for d in ctx.value("carbon_footprint_rulebook") or []):
-        ctx.lose("carbon_footprint_rulebook", "Catena-X documents have no document type")
     records = []
     if ctx.has("carbon_footprint_kgCO2e_per_kWh"):
         records.append(
@@ -482,13 +521,13 @@ def _export_carbon_footprint(ctx: ExportContext) -> None:
             }
         )
     if not records:
-        for key in ("carbon_footprint_performance_class", "carbon_footprint_study_url", "carbon_footprint_rulebook"):
+        for key in ("carbon_footprint_performance_class", "carbon_footprint_study", "carbon_footprint_rulebook"):
             if ctx.has(key):
                 ctx.lose(key, "Catena-X states it with a carbon footprint figure, and the passport gives none")
     ctx.put(None, _CF, records)
 
 
-def _unit_kind(unit: Any) -> str | None:
+def footprint_unit_kind(unit: Any) -> str | None:
     if not isinstance(unit, str):
         return None
     text = re.sub(r"\s+", "", unit).lower().replace("co2e", "co2").replace("co₂", "co2")
@@ -512,7 +551,7 @@ def _import_carbon_footprint(ctx: ImportContext) -> None:
             ctx.defect(None, rec_loc, f"{short(rec)} is not an object", "a footprint record")
             ctx.skip(None, rec_loc, "not a footprint record")
             continue
-        kind = _unit_kind(rec.get("unit"))
+        kind = footprint_unit_kind(rec.get("unit"))
         lifecycle = str(rec.get("lifecycle", "")).strip().lower()
         value = rec.get("value")
         if rec.get("type") != _TOTAL_TYPE:
@@ -550,7 +589,9 @@ def _import_carbon_footprint(ctx: ImportContext) -> None:
         for name in ("value", "unit", "type", "lifecycle"):
             ctx.consume(None, (*rec_loc, name))
         _shared(ctx, rec_loc, "performanceClass", shared, "carbon_footprint_performance_class")
-        _shared_docs(ctx, rec_loc, shared, facility)
+        _shared_docs(ctx, rec_loc, "rulebook", shared, "carbon_footprint_rulebook")
+        _shared_docs(ctx, rec_loc, "declaration", shared, "carbon_footprint_study")
+        _plants(ctx, rec_loc, facility)
     if stages:
         ctx.set("carbon_footprint_per_lifecycle_stage", stages)
     for key, (_, value) in shared.items():
@@ -575,47 +616,28 @@ def _shared(ctx: ImportContext, rec_loc: Loc, name: str, shared: dict[str, tuple
         )
 
 
-def _shared_docs(ctx: ImportContext, rec_loc: Loc, shared: dict[str, tuple[Loc, Any]], facility: Any) -> None:
-    rule_loc = (*rec_loc, "rulebook")
-    if ctx.get(None, rule_loc) is not MISSING:
-        docs = [d for loc, item in _items(ctx, rule_loc) if (d := doc_in(ctx, loc, item)) is not None]
-        if "carbon_footprint_rulebook" not in shared:
-            shared["carbon_footprint_rulebook"] = (rule_loc, docs)
-        elif not same(shared["carbon_footprint_rulebook"][1], docs):
-            ctx.skip(
-                None,
-                rule_loc,
-                f"differs from {ctx.where(None, shared['carbon_footprint_rulebook'][0])}, "
-                "from which carbon_footprint_rulebook is imported",
-            )
-    decl_loc = (*rec_loc, "declaration")
-    for n, (item_loc, item) in enumerate(_items(ctx, decl_loc)):
-        content = item.get("content") if isinstance(item, Mapping) else None
-        if n == 0 and isinstance(content, str):
-            if "carbon_footprint_study_url" not in shared:
-                shared["carbon_footprint_study_url"] = (item_loc, content)
-            elif shared["carbon_footprint_study_url"][1] != content:
-                ctx.skip(
-                    None, item_loc, "a declaration that differs from the one imported as carbon_footprint_study_url"
-                )
-                continue
-            ctx.consume(None, (*item_loc, "content"))
-            header = item.get("header")
-            if header in (None, "", _label("carbon_footprint_study_url")):
-                ctx.consume(None, (*item_loc, "header"))
-            else:
-                ctx.skip(
-                    None,
-                    (*item_loc, "header"),
-                    f"the header {short(header)} is not kept: carbon_footprint_study_url holds the link only",
-                )
-            ctype = item.get("contentType")
-            if ctype is None or str(ctype).lower() in _LINK_TYPES:
-                ctx.consume(None, (*item_loc, "contentType"))
-            else:
-                ctx.skip(None, (*item_loc, "contentType"), f"the content type {short(ctype)} is not kept")
-        else:
-            ctx.skip(None, item_loc, "a further declaration: carbon_footprint_study_url holds one link")
+def _shared_docs(ctx: ImportContext, rec_loc: Loc, name: str, shared: dict[str, tuple[Loc, Any]], key: str) -> None:
+    """The documents of ``name`` in one footprint record: those of the first record that has them are ``key``; a
+    later record that gives other documents is reported."""
+    loc = (*rec_loc, name)
+    if ctx.get(None, loc) is MISSING:
+        return
+    if key not in shared:
+        shared[key] = (loc, docs_in(ctx, loc))
+        return
+    probe = ImportContext(ctx.fmt, ctx.docs, ctx.source, FormatImport(format=ctx.fmt.name))
+    docs = docs_in(probe, loc)
+    ctx.result.defects.extend(p for p in probe.result.defects if p not in ctx.result.defects)
+    if probe.result.skipped:  # what cannot be read there is reported as it would be in the first record
+        ctx.result.skipped.extend(probe.result.skipped)
+        ctx.consume(None, loc)
+    elif same(docs, shared[key][1]):
+        ctx.consume(None, loc)
+    else:
+        ctx.skip(None, loc, f"differs from {ctx.where(None, shared[key][0])}, from which {key} is imported")
+
+
+def _plants(ctx: ImportContext, rec_loc: Loc, facility: Any) -> None:
     for item_loc, item in _items(ctx, (*rec_loc, "manufacturingPlant")):
         plant = item.get("facility") if isinstance(item, Mapping) else None
         if plant is not None and plant == facility:
@@ -633,81 +655,70 @@ def _shared_docs(ctx: ImportContext, rec_loc: Loc, shared: dict[str, tuple[Loc, 
 # Materials
 
 
+def _critical(entry: Mapping[str, Any], crms: set[str], name: str) -> bool:
+    """The critical-raw-material flag: as the entry states it, else whether critical_raw_materials names it."""
+    flag = entry.get("critical_raw_material")
+    return bool(flag) if flag is not None else name.strip().lower() in crms
+
+
+def _crms(ctx: ExportContext) -> set[str]:
+    return {c.strip().lower() for c in ctx.value("critical_raw_materials") or []}
+
+
 def _export_hazardous_other(ctx: ExportContext) -> None:
-    """hazardous_substances <-> ``materials.hazardous.other[]``: name and CAS/EC number as materialIdentification,
-    concentration in unit:percent, location, each impact statement as a document (content and header the text).
-    ``critical`` says whether the substance is among critical_raw_materials. The hazard class and the component
+    """hazardous_substances <-> ``materials.hazardous.other[]``: name, identifier and its scheme as
+    materialIdentification, concentration in unit:percent, location, the critical-raw-material flag (where the
+    substance does not state it: whether critical_raw_materials names it), the documentation, and the impact
+    statements (plain-text documents) and impact documents as impactOfSubstances. The hazard class and the component
     identifier have no place."""
-    subs = ctx.value("hazardous_substances") or []
+    key = "hazardous_substances"
+    subs = ctx.value(key) or []
     if not subs:
         return
-    crms = {c.strip().lower() for c in ctx.value("critical_raw_materials") or []}
+    crms = _crms(ctx)
     out = []
     for s in subs:
         item: dict[str, Any] = {
-            "materialIdentification": [_ident(s["name"], s.get("identifier"))],
+            "materialIdentification": [_ident(ctx, key, s["name"], s.get("identifier"), s.get("identifier_scheme"))],
             "materialUnit": "unit:percent",
-            "impactOfSubstances": [
-                {"contentType": "text/plain", "header": i[:100], "content": i} for i in s.get("impact", [])
-            ],
-            "documentation": [],
-            "critical": s["name"].strip().lower() in crms,
+            "impactOfSubstances": impact_out(ctx, key, s),
+            "documentation": docs_out(ctx, key, s.get("documents")),
+            "critical": _critical(s, crms, s["name"]),
         }
         if s.get("concentration_pct") is not None:
             item["concentration"] = s["concentration_pct"]
         if s.get("location") is not None:
             item["location"] = s["location"]
         if s.get("hazard_class") or s.get("location_id"):
-            ctx.lose("hazardous_substances", "Catena-X has no place for the hazard class or the component identifier")
+            ctx.lose(key, "Catena-X has no place for the hazard class or the component identifier")
         out.append(item)
     ctx.put(None, (*_HAZARDOUS, "other"), out)
 
 
 def _import_hazardous_other(ctx: ImportContext) -> None:
-    """See the export. A ``critical`` flag that is true is reported: attributes.csv keeps critical raw materials as
-    the list critical_raw_materials, which Catena-X cannot carry."""
+    """See the export."""
     subs = []
     for loc, item in _items(ctx, (*_HAZARDOUS, "other")):
         if not isinstance(item, Mapping):
             ctx.defect(None, loc, f"{short(item)} is not an object", "a hazardous substance record")
             ctx.skip(None, loc, "not a substance record")
             continue
-        name, identifier = _ident_in(ctx, (*loc, "materialIdentification"))
+        name, identifier, scheme = _ident_in(ctx, (*loc, "materialIdentification"))
         if not name:
             ctx.skip(None, loc, "a hazardous substance without a name")
             continue
-        impact = []
-        for i_loc, doc in _items(ctx, (*loc, "impactOfSubstances")):
-            text = doc.get("content") if isinstance(doc, Mapping) else None
-            if not isinstance(text, str):
-                ctx.skip(None, i_loc, "an impact document without content")
-                continue
-            impact.append(text)
-            ctx.consume(None, (*i_loc, "content"))
-            ctx.consume(None, (*i_loc, "contentType"))
-            header = doc.get("header")
-            if header in (None, "", text, text[:100]):
-                ctx.consume(None, (*i_loc, "header"))
-            else:
-                ctx.skip(None, (*i_loc, "header"), f"the header {short(header)} is not kept: impact holds the text")
-        _empty_docs(ctx, (*loc, "documentation"), f"the hazardous substance {name}")
-        critical = ctx.get(None, (*loc, "critical"))
-        if critical is True:
-            ctx.skip(
-                None,
-                (*loc, "critical"),
-                "the critical-raw-material flag of a hazardous substance is not kept: "
-                "critical raw materials are the list critical_raw_materials",
-            )
-        else:
-            ctx.consume(None, (*loc, "critical"))
+        impact, impact_documents = impact_in(ctx, (*loc, "impactOfSubstances"))
         subs.append(
             _compact(
                 name=name,
                 identifier=identifier,
+                identifier_scheme=scheme,
                 concentration_pct=_concentration_in(ctx, loc, "concentration", "materialUnit"),
                 location=_text(ctx, (*loc, "location")),
-                impact=impact or None,
+                critical_raw_material=_flag(ctx, (*loc, "critical")),
+                impact=impact,
+                impact_documents=impact_documents,
+                documents=docs_in(ctx, (*loc, "documentation")),
             )
         )
     if subs:
@@ -715,16 +726,16 @@ def _import_hazardous_other(ctx: ImportContext) -> None:
 
 
 def _export_composition(ctx: ExportContext) -> None:
-    """detailed_composition <-> ``materials.composition[]``: identification, concentration (unit:percent),
-    component as location, recycled and renewable shares, critical flag. Mass and component identifier have no
-    place."""
-    mats = ctx.value("detailed_composition") or []
+    """detailed_composition <-> ``materials.composition[]``: identification (name, identifier and its scheme),
+    concentration (unit:percent), component as location, recycled and renewable shares, critical flag,
+    documentation. Mass and component identifier have no place."""
+    key = "detailed_composition"
     out = []
-    for m in mats:
+    for m in ctx.value(key) or []:
         item: dict[str, Any] = {
-            "id": [_ident(m["name"], m.get("identifier"))],
+            "id": [_ident(ctx, key, m["name"], m.get("identifier"), m.get("identifier_scheme"))],
             "unit": "unit:percent",
-            "documentation": [],
+            "documentation": docs_out(ctx, key, m.get("documents")),
         }
         for ours, theirs in (
             ("concentration_pct", "concentration"),
@@ -736,7 +747,7 @@ def _export_composition(ctx: ExportContext) -> None:
             if m.get(ours) is not None:
                 item[theirs] = m[ours]
         if m.get("mass_kg") is not None or m.get("component_id") is not None:
-            ctx.lose("detailed_composition", "Catena-X has no place for the mass or the component identifier")
+            ctx.lose(key, "Catena-X has no place for the mass or the component identifier")
         out.append(item)
     ctx.put(None, ("materials", "composition"), out)
 
@@ -749,20 +760,21 @@ def _import_composition(ctx: ImportContext) -> None:
             ctx.defect(None, loc, f"{short(item)} is not an object", "a material record")
             ctx.skip(None, loc, "not a material record")
             continue
-        name, identifier = _ident_in(ctx, (*loc, "id"))
+        name, identifier, scheme = _ident_in(ctx, (*loc, "id"))
         if not name:
             ctx.skip(None, loc, "a material without a name")
             continue
-        _empty_docs(ctx, (*loc, "documentation"), f"the material {name}")
         mats.append(
             _compact(
                 name=name,
                 identifier=identifier,
+                identifier_scheme=scheme,
                 component=_text(ctx, (*loc, "location")),
                 concentration_pct=_concentration_in(ctx, loc, "concentration", "unit"),
                 critical_raw_material=_flag(ctx, (*loc, "critical")),
                 recycled_pct=_number(ctx, (*loc, "recycled")),
                 renewable_pct=_number(ctx, (*loc, "renewable")),
+                documents=docs_in(ctx, (*loc, "documentation")),
             )
         )
     if mats:
@@ -771,131 +783,205 @@ def _import_composition(ctx: ImportContext) -> None:
 
 _FIXED_ACTIVE = ("nickel", "lithium", "cobalt")
 _FIXED_HAZARDOUS = ("mercury", "cadmium")
+_ELEMENT_KEYS = ("active_materials", "restricted_substances", "recycled_content")
 
 
 def _find(entries: list[Mapping[str, Any]], name: str) -> Mapping[str, Any] | None:
     return next((e for e in entries if e["substance"].strip().lower() == name), None)
 
 
-def _element(entry: Mapping[str, Any], *, with_concentration: bool, with_recycled: bool) -> dict[str, Any]:
-    out: dict[str, Any] = {"documentation": []}
+def _recycled_share(ctx: ExportContext, material: str) -> float | None:
+    """The recycled share of an Art. 8 material from recycled_content: the total (pre- and post-consumer together).
+    The split has no place in Catena-X; a share without a total (one of the two alone) cannot be written."""
+    entry = next((r for r in ctx.value("recycled_content") or [] if r["material"] == material), None)
+    if entry is None:
+        return None
+    if entry.get("pre_consumer_pct") is not None or entry.get("post_consumer_pct") is not None:
+        ctx.lose(
+            "recycled_content", "Catena-X holds one recycled share per material, not the pre- and post-consumer split"
+        )
+    total = entry.get("total_pct")
+    if total is None:
+        ctx.lose("recycled_content", f"the recycled share of {material} without its total")
+    return float(total) if total is not None else None
+
+
+def _element(
+    ctx: ExportContext,
+    key: str,
+    name: str,
+    entry: Mapping[str, Any] | None,
+    *,
+    kind: str,
+    recycled: float | None,
+) -> dict[str, Any]:
+    """One record of ``materials.active`` or ``materials.hazardous``. ``kind`` is the model's entity: ``active``
+    (MaterialActive: location, recycled, critical, documentation), ``hazardous`` (HazardousCharacteristic: no
+    recycled share), ``lead`` (LeadCharacteristic: all of them) or ``other`` (OtherActiveMaterialsEntity: with the
+    identification, without concentration or impact)."""
+    entry = entry or {}
+    out: dict[str, Any] = {"documentation": docs_out(ctx, key, entry.get("documents"))}
     if entry.get("location") is not None:
         out["location"] = entry["location"]
     if entry.get("critical_raw_material") is not None:
         out["critical"] = entry["critical_raw_material"]
-    if with_recycled and entry.get("recycled_pct") is not None:
-        out["recycled"] = entry["recycled_pct"]
-    if with_concentration:
-        out["impactOfSubstances"] = []
+    if kind in ("active", "lead", "other") and recycled is not None:
+        out["recycled"] = recycled
+    if kind in ("hazardous", "lead"):
+        out["impactOfSubstances"] = impact_out(ctx, key, entry)
         out["materialUnit"] = "unit:percent"
         if entry.get("concentration_pct") is not None:
             out["concentration"] = entry["concentration_pct"]
+    else:
+        if entry.get("concentration_pct") is not None or entry.get("impact") or entry.get("impact_documents"):
+            ctx.lose(key, f"Catena-X active.{name} has no concentration or impact")
+    if kind == "other":
+        out["materialIdentification"] = [
+            _ident(ctx, key, entry["substance"], entry.get("identifier"), entry.get("identifier_scheme"))
+        ]
+    elif entry.get("identifier"):
+        ctx.lose(key, f"Catena-X {name} has no identifier")
+    if kind == "hazardous" and entry.get("recycled_pct") is not None:
+        ctx.lose(key, f"Catena-X hazardous.{name} has no recycled share")
     return out
 
 
 def _export_elements(ctx: ExportContext) -> None:
-    """active_materials <-> ``materials.active`` (nickel, lithium, cobalt, lead, other[]) and restricted_substances
-    <-> ``materials.hazardous`` (mercury, cadmium, lead).
+    """active_materials <-> ``materials.active`` (nickel, lithium, cobalt, lead, other[]), restricted_substances
+    <-> ``materials.hazardous`` (mercury, cadmium, lead), and recycled_content <-> the ``recycled`` share of nickel,
+    lithium, cobalt and lead (the Art. 8 recycled content, pre- and post-consumer together: ``total_pct``).
 
     Lead is both an active and a hazardous material in the model: ``active.lead`` is written from the lead entry of
     active_materials (else of restricted_substances), ``hazardous.lead`` from restricted_substances (else
-    active_materials). The fixed elements have no identifier; cadmium and mercury no recycled share; other active
-    materials no concentration.
+    active_materials), each with the recycled share of lead. The fixed elements have no identifier; cadmium and
+    mercury no recycled share; nickel, lithium, cobalt and the other active materials no concentration or impact.
     """
     active = list(ctx.value("active_materials") or [])
     restricted = list(ctx.value("restricted_substances") or [])
-    if not active and not restricted:
-        return
+    shares = {m: _recycled_share(ctx, m) for m in ART_8_MATERIALS}
     lead_active = _find(active, "lead") or _find(restricted, "lead")
     lead_hazardous = _find(restricted, "lead") or _find(active, "lead")
-    if active or lead_active:
-        out: dict[str, Any] = {}
-        for name in _FIXED_ACTIVE:
-            entry = _find(active, name)
-            if entry is not None:
-                out[name] = _element(entry, with_concentration=False, with_recycled=True)
-                if entry.get("identifier") or entry.get("concentration_pct") is not None:
-                    ctx.lose("active_materials", f"Catena-X active.{name} has no identifier or concentration")
-        if lead_active is not None:
-            out["lead"] = _element(lead_active, with_concentration=True, with_recycled=True)
-        others = [e for e in active if e["substance"].strip().lower() not in (*_FIXED_ACTIVE, "lead")]
-        if others:
-            out["other"] = []
-            for e in others:
-                item = _element(e, with_concentration=False, with_recycled=True)
-                item["materialIdentification"] = [_ident(e["substance"], e.get("identifier"))]
-                out["other"].append(item)
-                if e.get("concentration_pct") is not None:
-                    ctx.lose("active_materials", "Catena-X active.other[] has no concentration")
+    lead_share = shares["lead"]
+    out: dict[str, Any] = {}
+    for name in _FIXED_ACTIVE:
+        entry = _find(active, name)
+        if entry is not None or shares[name] is not None:
+            out[name] = _element(ctx, "active_materials", name, entry, kind="active", recycled=shares[name])
+    if lead_active is not None or lead_share is not None:
+        key = "active_materials" if lead_active in active else "restricted_substances"
+        out["lead"] = _element(ctx, key, "lead", lead_active, kind="lead", recycled=lead_share)
+    others = [e for e in active if e["substance"].strip().lower() not in (*_FIXED_ACTIVE, "lead")]
+    if others:
+        out["other"] = [
+            _element(ctx, "active_materials", e["substance"], e, kind="other", recycled=e.get("recycled_pct"))
+            for e in others
+        ]
+    if out:
         ctx.put(None, _ACTIVE, out)
-    if restricted or lead_hazardous:
-        hz: dict[str, Any] = {}
-        for name in _FIXED_HAZARDOUS:
-            entry = _find(restricted, name)
-            if entry is not None:
-                hz[name] = _element(entry, with_concentration=True, with_recycled=False)
-                if entry.get("identifier") or entry.get("recycled_pct") is not None:
-                    ctx.lose("restricted_substances", f"Catena-X hazardous.{name} has no identifier or recycled share")
-        if lead_hazardous is not None:
-            hz["lead"] = _element(lead_hazardous, with_concentration=True, with_recycled=True)
-        for e in restricted:
-            if e["substance"].strip().lower() not in (*_FIXED_HAZARDOUS, "lead"):
-                ctx.lose(
-                    "restricted_substances", f"Catena-X has no place for {e['substance']} among mercury, cadmium, lead"
-                )
-        for e in (lead_active, lead_hazardous):
-            if e is not None and e.get("identifier"):
-                ctx.lose(
-                    "restricted_substances" if e in restricted else "active_materials",
-                    "Catena-X lead has no identifier",
-                )
+    hz: dict[str, Any] = {}
+    for name in _FIXED_HAZARDOUS:
+        entry = _find(restricted, name)
+        if entry is not None:
+            hz[name] = _element(ctx, "restricted_substances", name, entry, kind="hazardous", recycled=None)
+    if lead_hazardous is not None or lead_share is not None:
+        key = "restricted_substances" if lead_hazardous in restricted or lead_hazardous is None else "active_materials"
+        hz["lead"] = _element(ctx, key, "lead", lead_hazardous, kind="lead", recycled=lead_share)
+    for e in restricted:
+        if e["substance"].strip().lower() not in (*_FIXED_HAZARDOUS, "lead"):
+            ctx.lose(
+                "restricted_substances", f"Catena-X has no place for {e['substance']} among mercury, cadmium, lead"
+            )
+    if hz:
         existing = ctx.get(None, _HAZARDOUS)
         ctx.put(None, _HAZARDOUS, {**(existing if isinstance(existing, dict) else {}), **hz})
 
 
-def _element_in(ctx: ImportContext, loc: Loc, name: str) -> dict[str, Any]:
-    _empty_docs(ctx, (*loc, "documentation"), name)
-    _empty_docs(ctx, (*loc, "impactOfSubstances"), name)
+def _element_in(
+    ctx: ImportContext, loc: Loc, name: str, identifier: str | None = None, scheme: str | None = None
+) -> dict[str, Any]:
+    """One record of ``materials.active`` / ``materials.hazardous`` as a MaterialContent entry; its recycled share is
+    read by the caller."""
+    impact, impact_documents = impact_in(ctx, (*loc, "impactOfSubstances"))
     return _compact(
         substance=name,
+        identifier=identifier,
+        identifier_scheme=scheme,
         location=_text(ctx, (*loc, "location")),
         concentration_pct=_concentration_in(ctx, loc, "concentration", "materialUnit"),
-        recycled_pct=_number(ctx, (*loc, "recycled")),
         critical_raw_material=_flag(ctx, (*loc, "critical")),
+        impact=impact,
+        impact_documents=impact_documents,
+        documents=docs_in(ctx, (*loc, "documentation")),
     )
 
 
 def _import_elements(ctx: ImportContext) -> None:
-    """See the export; ``active.lead`` equal to ``hazardous.lead`` is read once, into restricted_substances."""
+    """See the export. ``active.lead`` equal to ``hazardous.lead`` is read once, into restricted_substances; the
+    recycled share of nickel, lithium, cobalt and lead is read into recycled_content (``total_pct``), a differing
+    second share of lead is reported; a record that holds nothing but the recycled share makes no entry."""
     active: list[dict[str, Any]] = []
     restricted: list[dict[str, Any]] = []
+    shares: dict[str, tuple[Loc, Any]] = {}
+
+    def share(material: str, loc: Loc) -> None:
+        raw = ctx.get(None, (*loc, "recycled"))
+        if raw is MISSING:
+            return
+        if material in shares and not same(shares[material][1], raw):
+            ctx.skip(
+                None,
+                (*loc, "recycled"),
+                f"{short(raw)} differs from {ctx.where(None, shares[material][0])}, from which the recycled "
+                f"content of {material} is imported",
+            )
+            return
+        value = _number(ctx, (*loc, "recycled"))
+        if value is not None:
+            shares.setdefault(material, ((*loc, "recycled"), value))
+
+    def add(entries: list[dict[str, Any]], entry: dict[str, Any]) -> None:
+        if set(entry) != {"substance"}:
+            entries.append(entry)
+
     for element in _FIXED_ACTIVE:
-        if isinstance(ctx.get(None, (*_ACTIVE, element)), Mapping):
-            active.append(_element_in(ctx, (*_ACTIVE, element), element))
+        loc = (*_ACTIVE, element)
+        if isinstance(ctx.get(None, loc), Mapping):
+            share(element, loc)
+            add(active, _element_in(ctx, loc, element))
     for element in (*_FIXED_HAZARDOUS, "lead"):
-        if isinstance(ctx.get(None, (*_HAZARDOUS, element)), Mapping):
-            restricted.append(_element_in(ctx, (*_HAZARDOUS, element), element))
-    lead_active = ctx.get(None, (*_ACTIVE, "lead"))
+        loc = (*_HAZARDOUS, element)
+        if isinstance(ctx.get(None, loc), Mapping):
+            entry = _element_in(ctx, loc, element)
+            if element == "lead":
+                share("lead", loc)
+            else:
+                recycled = _number(ctx, (*loc, "recycled"))
+                if recycled is not None:
+                    entry["recycled_pct"] = recycled
+            add(restricted, entry)
+    lead_loc = (*_ACTIVE, "lead")
+    lead_active = ctx.get(None, lead_loc)
     if isinstance(lead_active, Mapping):
         if same(lead_active, ctx.get(None, (*_HAZARDOUS, "lead"))):
-            ctx.consume(None, (*_ACTIVE, "lead"))
+            ctx.consume(None, lead_loc)
         else:
-            active.append(_element_in(ctx, (*_ACTIVE, "lead"), "lead"))
-    for loc, item in _items(ctx, (*_ACTIVE, "other")):
+            share("lead", lead_loc)
+            add(active, _element_in(ctx, lead_loc, "lead"))
+    for other_loc, item in _items(ctx, (*_ACTIVE, "other")):
         if not isinstance(item, Mapping):
-            ctx.skip(None, loc, "not a material record")
+            ctx.skip(None, other_loc, "not a material record")
             continue
-        name, identifier = _ident_in(ctx, (*loc, "materialIdentification"))
+        name, identifier, scheme = _ident_in(ctx, (*other_loc, "materialIdentification"))
         if not name:
-            ctx.skip(None, loc, "an active material without a name")
+            ctx.skip(None, other_loc, "an active material without a name")
             continue
-        entry = _element_in(ctx, loc, name)
-        if identifier:
-            entry = {
-                "substance": name,
-                "identifier": identifier,
-                **{k: v for k, v in entry.items() if k != "substance"},
-            }
+        entry = _element_in(ctx, other_loc, name, identifier, scheme)
+        if name.strip().lower() in ART_8_MATERIALS:
+            share(name.strip().lower(), other_loc)
+        else:
+            recycled = _number(ctx, (*other_loc, "recycled"))
+            if recycled is not None:
+                entry["recycled_pct"] = recycled
         active.append(entry)
     for group in (_ACTIVE, _HAZARDOUS):
         if ctx.get(None, group) == {}:
@@ -904,6 +990,11 @@ def _import_elements(ctx: ImportContext) -> None:
         ctx.set("active_materials", active)
     if restricted:
         ctx.set("restricted_substances", restricted)
+    if shares:
+        ctx.set(
+            "recycled_content",
+            [{"material": m, "total_pct": shares[m][1]} for m in ART_8_MATERIALS if m in shares],
+        )
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -940,52 +1031,74 @@ def _import_power(ctx: ImportContext) -> None:
 
 
 def _export_remaining_power(ctx: ExportContext) -> None:
-    """remaining_power_capability -> ``performance.dynamic.power.remaining`` {value [W], time}: Catena-X holds one
-    power without its state of charge; the entry at 80 % (else the first) is written, and the attribute is listed as
-    not representable."""
-    entries = ctx.value("remaining_power_capability") or []
+    """remaining_power_capability <-> ``performance.dynamic.power.remaining`` {value [W], time}: Catena-X holds one
+    remaining power without its state of charge. The entry without a state of charge (else the one at 80 %, else the
+    first) is written, with its measurement time (else the attribute's); a state of charge, or further entries, have
+    no place."""
+    key = "remaining_power_capability"
+    entries = ctx.value(key) or []
     if not entries:
         return
-    entry = next((e for e in entries if float(e["soc_pct"]) == 80.0), entries[0])
-    when = entry.get("measured_at") or ctx.time_of("remaining_power_capability")
+    entry = next(
+        (e for e in entries if e.get("soc_pct") is None),
+        next((e for e in entries if e.get("soc_pct") is not None and float(e["soc_pct"]) == 80.0), entries[0]),
+    )
+    if len(entries) > 1 or entry.get("soc_pct") is not None:
+        ctx.lose(key, "Catena-X holds one remaining power without its state of charge")
+    when = entry.get("measured_at") or ctx.time_of(key)
     ctx.put(
         None, ("performance", "dynamic", "power", "remaining"), {"value": entry["power_W"], "time": utc_text(str(when))}
     )
-    ctx.lose("remaining_power_capability", "Catena-X holds one remaining power without its state of charge")
 
 
 def _import_remaining_power(ctx: ImportContext) -> None:
-    """Not importable: remaining_power_capability needs the state of charge, which Catena-X does not give."""
+    """See the export: one entry without a state of charge, measured at ``time``."""
     loc = ("performance", "dynamic", "power", "remaining")
-    if ctx.get(None, loc) is not MISSING:
-        ctx.skip(
-            None,
-            loc,
-            "a remaining power without its state of charge: remaining_power_capability holds power "
-            "at a state of charge",
-        )
+    raw = ctx.get(None, loc)
+    if raw is MISSING:
+        return
+    if not isinstance(raw, Mapping) or "value" not in raw:
+        ctx.defect(None, loc, f"{short(raw)} is not a remaining power record", "an object {value, time}")
+        ctx.skip(None, loc, "not a remaining power record")
+        return
+    power = _number(ctx, (*loc, "value"))
+    if power is None:
+        return
+    entry: dict[str, Any] = {"power_W": power}
+    when = ctx.get(None, (*loc, "time"))
+    if isinstance(when, str):
+        with contextlib.suppress(ValueError):  # a time that is no date-time is reported by observe
+            entry["measured_at"] = utc_text(when)
+    ctx.set("remaining_power_capability", [entry])
+    ctx.observe("remaining_power_capability", None, (*loc, "time"))
 
 
 def _export_extinguishing(ctx: ExportContext) -> None:
-    """usable_extinguishing_agent and fire_class <-> ``safety.usableExtinguishAgent[]`` {media, fireClass}: one
-    record per agent, each with the battery's fire class (the model asks it per agent)."""
+    """usable_extinguishing_agent, fire_class and extinguishing_agent_documents <-> ``safety.usableExtinguishAgent[]``
+    {media, fireClass, document[]}: one record per agent, each with the battery's fire class (the model asks it per
+    agent); the documents on the agents go with the first agent's record."""
     agents = ctx.value("usable_extinguishing_agent") or []
+    documents = docs_out(ctx, "extinguishing_agent_documents", ctx.value("extinguishing_agent_documents"))
     records = []
-    for agent in agents:
+    for n, agent in enumerate(agents):
         record: dict[str, Any] = {"media": agent}
         if ctx.has("fire_class"):
             record["fireClass"] = ctx.value("fire_class")
+        if n == 0 and documents:
+            record["document"] = documents
         records.append(record)
     ctx.put(None, ("safety", "usableExtinguishAgent"), records)
-    if ctx.has("fire_class") and not agents:
-        ctx.lose(
-            "fire_class", "Catena-X states the fire class with an extinguishing agent, and the passport gives none"
-        )
+    if not agents:
+        for key in ("fire_class", "extinguishing_agent_documents"):
+            if ctx.has(key):
+                ctx.lose(key, "Catena-X states it with an extinguishing agent, and the passport gives none")
 
 
 def _import_extinguishing(ctx: ImportContext) -> None:
-    """See the export; the fire class of the first record, a differing one of a later record is reported."""
+    """See the export; the fire class of the first record, a differing one of a later record is reported; the
+    documents of every record, in order (the passport keeps them together, not per agent)."""
     agents = []
+    documents: list[dict[str, Any]] = []
     fire: tuple[Loc, Any] | None = None
     for loc, item in _items(ctx, ("safety", "usableExtinguishAgent")):
         if not isinstance(item, Mapping):
@@ -1007,11 +1120,13 @@ def _import_extinguishing(ctx: ImportContext) -> None:
                     (*loc, "fireClass"),
                     f"{short(cls)} differs from {ctx.where(None, fire[0])}, from which fire_class is imported",
                 )
-        _empty_docs(ctx, (*loc, "document"), f"the extinguishing agent {media}")
+        documents.extend(docs_in(ctx, (*loc, "document")))
     if agents:
         ctx.set("usable_extinguishing_agent", agents)
     if fire is not None:
         ctx.set("fire_class", fire[1])
+    if documents:
+        ctx.set("extinguishing_agent_documents", documents)
 
 
 def _export_labels(ctx: ExportContext) -> None:
@@ -1170,49 +1285,6 @@ _SOURCE_CATEGORIES = frozenset(
 )
 
 
-def _export_reference_test(ctx: ExportContext) -> None:
-    """cycle_life_reference_test (a name or a link) <-> the content of ``performance.rated.lifetime.report[0]``."""
-    loc = ("performance", "rated", "lifetime", "report")
-    if ctx.has("cycle_life_reference_test"):
-        ctx.put(
-            None,
-            loc,
-            [
-                {
-                    "contentType": "URL"
-                    if re.match(r"^[a-z][a-z0-9+.-]*:", str(ctx.value("cycle_life_reference_test")), re.I)
-                    else "text/plain",
-                    "header": _label("cycle_life_reference_test"),
-                    "content": ctx.value("cycle_life_reference_test"),
-                }
-            ],
-        )
-    else:
-        ctx.put(None, loc, [])
-
-
-def _import_reference_test(ctx: ImportContext) -> None:
-    """See the export; further reports are reported."""
-    loc = ("performance", "rated", "lifetime", "report")
-    for n, (item_loc, item) in enumerate(_items(ctx, loc)):
-        content = item.get("content") if isinstance(item, Mapping) else None
-        if n > 0 or not isinstance(content, str):
-            ctx.skip(None, item_loc, "a further lifetime report: cycle_life_reference_test holds one")
-            continue
-        ctx.set("cycle_life_reference_test", content)
-        ctx.consume(None, (*item_loc, "content"))
-        ctx.consume(None, (*item_loc, "contentType"))
-        header = item.get("header")
-        if header in (None, "", _label("cycle_life_reference_test")):
-            ctx.consume(None, (*item_loc, "header"))
-        else:
-            ctx.skip(None, (*item_loc, "header"), f"the header {short(header)} is not kept")
-
-
-# ---------------------------------------------------------------------------------------------------------------------
-# The format
-
-
 class CatenaXFormat(DocumentFormat):
     """Catena-X battery pass 6.1.0, one document (``BatteryPass.json``)."""
 
@@ -1232,31 +1304,39 @@ class CatenaXFormat(DocumentFormat):
     }
     transforms = (
         Transform(
-            ("gtin", "taric_code", "serial_number", "batch_number"), _export_identification, _import_identification
+            ("gtin", "taric_code", "serial_number", "batch_number", "classifications"),
+            _export_identification,
+            _import_identification,
         ),
         Transform(("manufacturing_facility_identifier",), _export_facility, _import_facility),
         Transform(("commercial_warranty_period",), _export_warranty, _import_warranty),
         Transform(("hazardous_substances",), _export_hazardous_other, _import_hazardous_other),
-        Transform(("usable_extinguishing_agent", "fire_class"), _export_extinguishing, _import_extinguishing),
+        Transform(
+            ("usable_extinguishing_agent", "fire_class", "extinguishing_agent_documents"),
+            _export_extinguishing,
+            _import_extinguishing,
+        ),
         Transform(
             (
                 "carbon_footprint_kgCO2e_per_kWh",
                 "absolute_carbon_footprint_kgCO2e",
                 "carbon_footprint_per_lifecycle_stage",
                 "carbon_footprint_performance_class",
-                "carbon_footprint_study_url",
+                "carbon_footprint_study",
                 "carbon_footprint_rulebook",
             ),
             _export_carbon_footprint,
             _import_carbon_footprint,
         ),
-        _link("due_diligence_report_url", ("conformity", "dueDiligencePolicy"), required=True),
-        _link("third_party_assurance_url", ("conformity", "thirdPartyAssurance"), required=True),
-        _link("eu_declaration_of_conformity", ("conformity", "declarationOfConformity"), required=True),
-        _link("waste_prevention_information", ("sustainability", "documents", "wastePrevention"), required=True),
-        _link("separate_collection_information", ("sustainability", "documents", "separateCollection"), required=True),
+        _documents("due_diligence_report", ("conformity", "dueDiligencePolicy"), required=True),
+        _documents("third_party_assurance", ("conformity", "thirdPartyAssurance"), required=True),
+        _documents("eu_declaration_of_conformity", ("conformity", "declarationOfConformity"), required=True),
+        _documents("waste_prevention_information", ("sustainability", "documents", "wastePrevention"), required=True),
+        _documents(
+            "separate_collection_information", ("sustainability", "documents", "separateCollection"), required=True
+        ),
         Transform(("original_power_capability",), _export_power, _import_power),
-        Transform(("cycle_life_reference_test",), _export_reference_test, _import_reference_test),
+        _documents("cycle_life_reference_test", ("performance", "rated", "lifetime", "report"), required=True),
         Transform(("labels",), _export_labels, _import_labels),
         Transform(("detailed_composition",), _export_composition, _import_composition),
         Transform(("component_part_numbers", "spare_part_producers"), _export_handling, _import_handling),
@@ -1266,7 +1346,7 @@ class CatenaXFormat(DocumentFormat):
         Transform(("remaining_power_capability",), _export_remaining_power, _import_remaining_power),
         _documents("operating_environment_reports", ("performance", "dynamic", "operatingEnvironment")),
         _documents("negative_event_reports", ("performance", "dynamic", "negativeEvents")),
-        Transform(("active_materials", "restricted_substances"), _export_elements, _import_elements),
+        Transform(_ELEMENT_KEYS, _export_elements, _import_elements),
         _documents("sustainability_report", ("sustainability", "documents", "sustainabilityReport")),
         _documents("eu_taxonomy_disclosure", ("sustainability", "documents", "euTaxonomyDisclosureStatement")),
         Transform(("additional_sources",), _export_sources, _import_sources),
@@ -1285,7 +1365,7 @@ class CatenaXFormat(DocumentFormat):
 
     def unit_name(self, symbol: str) -> str:
         try:
-            return _SAMM_UNITS[symbol]
+            return SAMM_UNITS[symbol]
         except KeyError:
             raise NotRepresentable(f"no Catena-X unit for {symbol}") from None
 

@@ -19,13 +19,15 @@ Multi-language texts are written as the schemas' ``MultiLanguageTexts`` want the
 default). Import reads that form, and also the object form ``{"de": "..."}`` of the official examples, reporting the
 latter as a defect of the source; of several languages the passport's own is kept and the others are reported.
 
-Documents: the nameplate, the circularity part, the carbon footprint and the product condition refer to documents by
-identifier ("Document identifiers ... that can be found in the Handover Documentation model"). Export gives each
-document of the passport an identifier (``<attribute key>`` or ``<attribute key>-<n>``, in the domain of the passport
-identifier) and writes it to ``HandoverDocumentation.Documents[]`` with its file (``DigitalFiles``: URL and MIME type),
-title, a VDI 2770 class, and the passport's document type as a second classification. The number of the EU
-declaration of conformity is a second identifier of that document. Import resolves the identifiers the same way; an
-identifier that is no document of the handover part but a URI is taken as the link itself.
+Documents: the nameplate, the technical data (the cycle-life reference test), the circularity part, the carbon
+footprint and the product condition refer to documents by identifier ("Document identifiers ... that can be found in
+the Handover Documentation model"). Every document attribute of the passport is a list of Document structures; export
+gives each document an identifier (``<attribute key>-<n>``, in the domain of the passport identifier) and writes it
+to ``HandoverDocumentation.Documents[]`` with its file (``DigitalFiles``: URL and MIME type), title, a VDI 2770
+class, and the passport's document type as a second classification. The number of the EU declaration of conformity
+is a second identifier of its first document. Import resolves the identifiers the same way; an identifier that is no
+document of the handover part but a URI is taken as the link itself. Substance and material identifiers are CAS
+numbers in this model: another scheme (EC, IUPAC) has no place.
 
 The DPP metadata (granularity, schema version, status, last update, content specifications) and the nameplate's
 ``URIOfTheProduct`` are registry metadata: export writes the registry's, import understands and does not import them
@@ -40,7 +42,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, ClassVar
 
-from batteryloop.passport.attributes import Attribute, attributes
+from batteryloop.passport.attributes import Attribute
 from batteryloop.passport.interop.engine import (
     SKIP,
     ExportContext,
@@ -86,7 +88,8 @@ VDI2770 = "VDI2770 Blatt 1:2020"
 _VDI_CLASS = {
     "eu_declaration_of_conformity": ("02-04", "Certificates, declarations"),
     "test_report_results": ("02-04", "Certificates, declarations"),
-    "carbon_footprint_study_url": ("02-01", "Technical specification"),
+    "carbon_footprint_study": ("02-01", "Technical specification"),
+    "cycle_life_reference_test": ("03-04", "Inspection, maintenance, testing"),
     "dismantling_information": ("03-01", "Commissioning, decommissioning"),
     "safety_measures": ("03-03", "General safety"),
     "waste_prevention_information": ("03-02", "Operation"),
@@ -251,7 +254,7 @@ def _index(ctx: ImportContext) -> dict[str, int]:
     return index
 
 
-def _resolve(ctx: ImportContext, key: str, identifier: str, *, link_only: bool) -> _Resolved | None:
+def _resolve(ctx: ImportContext, key: str, identifier: str) -> _Resolved | None:
     """The handover document with ``identifier``, read into a Document structure (and consumed)."""
     n = _index(ctx).get(identifier)
     if n is None:
@@ -299,29 +302,16 @@ def _resolve(ctx: ImportContext, key: str, identifier: str, *, link_only: bool) 
             url = file["value"]
             ctx.consume(HD, (*floc, "value"))
             if "contentType" in file:
-                if link_only:
-                    ctx.skip(
-                        HD,
-                        (*floc, "contentType"),
-                        f"the MIME type {short(file['contentType'])} is not kept: {key} holds the link only",
-                    )
-                else:
-                    mime = ctx.read(HD, (*floc, "contentType"), "text")
-                    if mime:
-                        doc["mime_type"] = mime
+                mime = ctx.read(HD, (*floc, "contentType"), "text")
+                if mime:
+                    doc["mime_type"] = mime
         if title:
-            if link_only:
-                if title == attributes()[key].label_en:
-                    pass
-                else:
-                    ctx.skip(HD, (*vloc, "Title"), f"the title {title!r} is not kept: {key} holds the link only")
-            else:
-                doc["title"] = title
+            doc["title"] = title
     vdi = _VDI_CLASS.get(key, ("", ""))[0]
     for c, cls in ctx.items(HD, (*base, "DocumentClassifications")):
         cloc: Loc = (*base, "DocumentClassifications", c)
         system = cls.get("ClassificationSystem") if isinstance(cls, Mapping) else None
-        if system == DOCUMENT_TYPE_SYSTEM and not link_only and isinstance(cls.get("ClassId"), str):
+        if system == DOCUMENT_TYPE_SYSTEM and isinstance(cls.get("ClassId"), str):
             doc["document_type"] = cls["ClassId"]
             ctx.understood(HD, (*cloc, "ClassName"), "mlt")
             ctx.consume(HD, cloc)
@@ -368,37 +358,6 @@ def _id_list(ctx: ImportContext, part: str, loc: Loc) -> list[tuple[Loc, str]]:
     return out
 
 
-def _link_transform(key: str, part: str, loc: Loc) -> Transform:
-    def export(ctx: ExportContext) -> None:
-        ids = []
-        if ctx.has(key):
-            ids.append(_add_document(ctx, key, key, {"url": ctx.value(key), "title": attributes()[key].label_en}))
-        ctx.put(part, loc, ids)
-
-    def import_(ctx: ImportContext) -> None:
-        for n, (item_loc, identifier) in enumerate(_id_list(ctx, part, loc)):
-            if n > 0:
-                ctx.skip(part, item_loc, f"a further document: {key} holds one link")
-                continue
-            resolved = _resolve(ctx, key, identifier, link_only=True)
-            if resolved is not None and resolved.url:
-                ctx.set(key, resolved.url)
-                ctx.consume(part, item_loc)
-            elif _looks_like_uri(identifier):
-                ctx.set(key, identifier)
-                ctx.consume(part, item_loc)
-            else:
-                ctx.skip(
-                    part, item_loc, f"document {identifier!r} is not in HandoverDocumentation, so its link is unknown"
-                )
-
-    export.__doc__ = (
-        f"{key} (a link) <-> a document of HandoverDocumentation referenced from {part}:{render(None, loc)}[]."
-    )
-    import_.__doc__ = export.__doc__
-    return Transform((key,), export, import_)
-
-
 def _documents_transform(key: str, part: str, loc: Loc) -> Transform:
     def export(ctx: ExportContext) -> None:
         docs = ctx.value(key) or []
@@ -408,7 +367,7 @@ def _documents_transform(key: str, part: str, loc: Loc) -> Transform:
     def import_(ctx: ImportContext) -> None:
         out = []
         for item_loc, identifier in _id_list(ctx, part, loc):
-            resolved = _resolve(ctx, key, identifier, link_only=False)
+            resolved = _resolve(ctx, key, identifier)
             if resolved is not None and resolved.url:
                 out.append(resolved.doc)
                 ctx.consume(part, item_loc)
@@ -434,38 +393,44 @@ def _documents_transform(key: str, part: str, loc: Loc) -> Transform:
 
 def _export_conformity(ctx: ExportContext) -> None:
     """eu_declaration_of_conformity and eu_declaration_of_conformity_id <-> ``DigitalNameplate.EUDeclarationOf
-    Conformity[]``: the declaration is a handover document whose file is the link; its number is a second identifier
-    of that document (domain "EU declaration of conformity"). A number without a link is written as the identifier
-    itself."""
+    Conformity[]``: each document of the declaration is a handover document (title, file URL and MIME type, document
+    type); the declaration's number is a second identifier of the first (domain "EU declaration of conformity"). A
+    number without a document is written as the identifier itself."""
     key, number = "eu_declaration_of_conformity", ctx.value("eu_declaration_of_conformity_id")
     ids = []
-    if ctx.has(key):
-        extra = ((DOC_NUMBER_DOMAIN, str(number)),) if number else ()
-        ids.append(
-            _add_document(ctx, key, key, {"url": ctx.value(key), "title": attributes()[key].label_en}, extra_ids=extra)
-        )
-    elif number:
+    for n, doc in enumerate(ctx.value(key) or []):
+        extra = ((DOC_NUMBER_DOMAIN, str(number)),) if number and n == 0 else ()
+        ids.append(_add_document(ctx, key, f"{key}-{n + 1}", doc, extra_ids=extra))
+    if not ids and number:
         ids.append(str(number))
     ctx.put(NP, ("EUDeclarationOfConformity",), ids)
 
 
 def _import_conformity(ctx: ImportContext) -> None:
     """See the export; an identifier that is no handover document and no URI is read as the declaration's number."""
-    for n, (item_loc, identifier) in enumerate(_id_list(ctx, NP, ("EUDeclarationOfConformity",))):
-        if n > 0:
-            ctx.skip(NP, item_loc, "a further declaration: eu_declaration_of_conformity holds one")
-            continue
-        resolved = _resolve(ctx, "eu_declaration_of_conformity", identifier, link_only=True)
-        ctx.consume(NP, item_loc)
-        if resolved is not None:
-            if resolved.url:
-                ctx.set("eu_declaration_of_conformity", resolved.url)
-            if DOC_NUMBER_DOMAIN in resolved.extra:
-                ctx.set("eu_declaration_of_conformity_id", resolved.extra[DOC_NUMBER_DOMAIN])
-        elif _looks_like_uri(identifier):
-            ctx.set("eu_declaration_of_conformity", identifier)
-        else:
+    key = "eu_declaration_of_conformity"
+    docs = []
+    for item_loc, identifier in _id_list(ctx, NP, ("EUDeclarationOfConformity",)):
+        resolved = _resolve(ctx, key, identifier)
+        if resolved is not None and resolved.url:
+            docs.append(resolved.doc)
+            ctx.consume(NP, item_loc)
+            number = resolved.extra.get(DOC_NUMBER_DOMAIN)
+            if number is not None:
+                if "eu_declaration_of_conformity_id" in ctx.result.data:
+                    ctx.skip(NP, item_loc, f"a further declaration number {number!r}: one is kept")
+                else:
+                    ctx.set("eu_declaration_of_conformity_id", number)
+        elif resolved is None and _looks_like_uri(identifier):
+            docs.append({"url": identifier})
+            ctx.consume(NP, item_loc)
+        elif resolved is None and "eu_declaration_of_conformity_id" not in ctx.result.data:
             ctx.set("eu_declaration_of_conformity_id", identifier)
+            ctx.consume(NP, item_loc)
+        else:
+            ctx.skip(NP, item_loc, f"document {identifier!r} has no file, or is a further declaration number")
+    if docs:
+        ctx.set(key, docs)
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -576,29 +541,13 @@ def _import_original_power(ctx: ImportContext) -> None:
         ctx.set("original_power_capability", out)
 
 
-def _export_reference_test(ctx: ExportContext) -> None:
-    """cycle_life_reference_test <-> ``Lifetime.CycleLifeReferenceTest[]``: the name (or link) of the reference test
-    is the document identifier."""
-    value = ctx.value("cycle_life_reference_test")
-    ctx.put(TD, ("TechnicalPropertyAreas", "Lifetime", "CycleLifeReferenceTest"), [value] if value else [])
-
-
-def _import_reference_test(ctx: ImportContext) -> None:
-    """The first identifier; further ones are reported."""
-    for n, (loc, identifier) in enumerate(
-        _id_list(ctx, TD, ("TechnicalPropertyAreas", "Lifetime", "CycleLifeReferenceTest"))
-    ):
-        if n == 0:
-            ctx.set("cycle_life_reference_test", identifier)
-            ctx.consume(TD, loc)
-        else:
-            ctx.skip(TD, loc, "a further reference test: cycle_life_reference_test holds one")
-
-
 def _export_remaining_power(ctx: ExportContext) -> None:
     """remaining_power_capability <-> ``RemainingPowerCapability`` {RemainingPowerCapabilityValue {AtSoC,
     PowerCapabilityAt [W], RPCLastUpdated}, LastUpdate}: the model holds one entry (the one at 80 %, else the first)."""
     entries = ctx.value("remaining_power_capability") or []
+    if any(e.get("soc_pct") is None for e in entries):
+        ctx.lose("remaining_power_capability", "the model holds a remaining power at a state of charge only")
+    entries = [e for e in entries if e.get("soc_pct") is not None]
     if not entries:
         return
     entry = next((e for e in entries if float(e["soc_pct"]) == 80.0), entries[0])
@@ -698,9 +647,28 @@ def _location_in(ctx: ImportContext, loc: Loc) -> tuple[Any, Any]:
     return name, ident
 
 
+def _cas_out(ctx: ExportContext, key: str, entry: Mapping[str, Any]) -> str | None:
+    """The identifier of a material or substance where it is a CAS number (the only scheme of the model)."""
+    identifier, scheme = entry.get("identifier"), entry.get("identifier_scheme")
+    if identifier is None:
+        return None
+    if scheme in (None, "CAS") and _CAS.match(identifier):
+        return str(identifier)
+    ctx.lose(key, f"{identifier} is not a CAS number (scheme {scheme or 'not given'})")
+    return None
+
+
+def _lose_substance_extras(ctx: ExportContext, key: str, entry: Mapping[str, Any], label: str) -> None:
+    if entry.get("critical_raw_material") is not None:
+        ctx.lose(key, f"{label} has no critical-raw-material flag for a hazardous substance")
+    if entry.get("documents") or entry.get("impact_documents"):
+        ctx.lose(key, f"{label} has no place for the documentation or impact documents of a hazardous substance")
+
+
 def _export_materials(ctx: ExportContext) -> None:
     """detailed_composition <-> ``BatteryMaterials[]``: name, CAS number, location (component name and id), mass
-    [kg], critical-raw-material flag. Concentration, recycled and renewable shares have no place."""
+    [kg], critical-raw-material flag. An identifier of another scheme, concentration, recycled and renewable shares
+    and the documentation have no place."""
     out = []
     for m in ctx.value("detailed_composition") or []:
         item: dict[str, Any] = {
@@ -711,11 +679,9 @@ def _export_materials(ctx: ExportContext) -> None:
             },
             "BatteryMaterialName": m["name"],
         }
-        if m.get("identifier") is not None:
-            if _CAS.match(m["identifier"]):
-                item["BatteryMaterialIdentifier"] = m["identifier"]
-            else:
-                ctx.lose("detailed_composition", f"{m['identifier']} is not a CAS number")
+        cas = _cas_out(ctx, "detailed_composition", m)
+        if cas is not None:
+            item["BatteryMaterialIdentifier"] = cas
         if m.get("mass_kg") is not None:
             item["BatteryMaterialMass"] = m["mass_kg"]
         if m.get("critical_raw_material") is not None:
@@ -725,6 +691,8 @@ def _export_materials(ctx: ExportContext) -> None:
                 "detailed_composition",
                 "IDTA-02035 has no place for a material's concentration, recycled or renewable share",
             )
+        if m.get("documents"):
+            ctx.lose("detailed_composition", "IDTA-02035 has no place for the documentation of a material")
         out.append(item)
     ctx.put(MC, ("BatteryMaterials",), out)
 
@@ -741,6 +709,7 @@ def _import_materials(ctx: ImportContext) -> None:
         mat = {
             "name": ctx.take(MC, (*loc, "BatteryMaterialName")),
             "identifier": _cas_in(ctx, (*loc, "BatteryMaterialIdentifier")),
+            "identifier_scheme": "CAS" if item.get("BatteryMaterialIdentifier") is not None else None,
             "component": component,
             "component_id": component_id,
             "mass_kg": ctx.read(MC, (*loc, "BatteryMaterialMass"), "number"),
@@ -753,15 +722,14 @@ def _import_materials(ctx: ImportContext) -> None:
 
 def _export_hazardous(ctx: ExportContext) -> None:
     """hazardous_substances <-> ``HazardousSubstances[]``: name, CAS number, hazard class (one of the model's
-    three CLP classes), concentration [%], impact statements, location (component name and id)."""
+    three CLP classes), concentration [%], impact statements, location (component name and id). An identifier of
+    another scheme, the critical-raw-material flag, the documentation and the impact documents have no place."""
     out = []
     for s in ctx.value("hazardous_substances") or []:
         item: dict[str, Any] = {"HazardousSubstanceName": s["name"]}
-        if s.get("identifier") is not None:
-            if _CAS.match(s["identifier"]):
-                item["HazardousSubstanceIdentifier"] = s["identifier"]
-            else:
-                ctx.lose("hazardous_substances", f"{s['identifier']} is not a CAS number")
+        cas = _cas_out(ctx, "hazardous_substances", s)
+        if cas is not None:
+            item["HazardousSubstanceIdentifier"] = cas
         cls = s.get("hazard_class")
         if cls is not None:
             if cls in _HAZARD_CLASSES:
@@ -779,6 +747,7 @@ def _export_hazardous(ctx: ExportContext) -> None:
         }
         if location:
             item["HazardousSubstanceLocation"] = location
+        _lose_substance_extras(ctx, "hazardous_substances", s, "IDTA-02035")
         out.append(item)
     ctx.put(MC, ("HazardousSubstances",), out)
 
@@ -800,6 +769,7 @@ def _import_hazardous(ctx: ImportContext) -> None:
         sub = {
             "name": ctx.take(MC, (*loc, "HazardousSubstanceName")),
             "identifier": _cas_in(ctx, (*loc, "HazardousSubstanceIdentifier")),
+            "identifier_scheme": "CAS" if item.get("HazardousSubstanceIdentifier") is not None else None,
             "hazard_class": ctx.read(MC, (*loc, "HazardousSubstanceClass"), "text"),
             "concentration_pct": ctx.read(MC, (*loc, "HazardousSubstanceConcentration"), "number"),
             "location": location,
@@ -819,7 +789,7 @@ _CF_KEYS = (
     "absolute_carbon_footprint_kgCO2e",
     "carbon_footprint_per_lifecycle_stage",
     "carbon_footprint_performance_class",
-    "carbon_footprint_study_url",
+    "carbon_footprint_study",
     "carbon_footprint_methods",
 )
 
@@ -834,19 +804,10 @@ def _export_carbon_footprint(ctx: ExportContext) -> None:
     6.3.2). Every record carries the calculation methods, the performance class and the study (a handover document).
     """
     methods = list(ctx.value("carbon_footprint_methods") or [])
-    study = []
-    if ctx.has("carbon_footprint_study_url"):
-        study = [
-            _add_document(
-                ctx,
-                "carbon_footprint_study_url",
-                "carbon_footprint_study_url",
-                {
-                    "url": ctx.value("carbon_footprint_study_url"),
-                    "title": attributes()["carbon_footprint_study_url"].label_en,
-                },
-            )
-        ]
+    study = [
+        _add_document(ctx, "carbon_footprint_study", f"carbon_footprint_study-{n + 1}", doc)
+        for n, doc in enumerate(ctx.value("carbon_footprint_study") or [])
+    ]
     common: dict[str, Any] = {"PcfCalculationMethods": methods, "WebLinkToPublicCarbonFootprintStudy": study}
     if ctx.has("carbon_footprint_performance_class"):
         common["PerformanceClass"] = ctx.value("carbon_footprint_performance_class")
@@ -882,7 +843,7 @@ def _export_carbon_footprint(ctx: ExportContext) -> None:
             }
         )
     if not records:
-        for key in ("carbon_footprint_performance_class", "carbon_footprint_study_url", "carbon_footprint_methods"):
+        for key in ("carbon_footprint_performance_class", "carbon_footprint_study", "carbon_footprint_methods"):
             if ctx.has(key):
                 ctx.lose(key, "IDTA-02035 states it with a carbon footprint figure, and the passport gives none")
     ctx.put(CF, ("ProductCarbonFootprints",), records)
@@ -918,15 +879,20 @@ def _import_carbon_footprint(ctx: ImportContext) -> None:
             elif name == "PerformanceClass" and not isinstance(raw, str):
                 ctx.defect(CF, (*loc, name), f"{short(raw)} is not a text", "a text")
             _keep_shared(ctx, CF, (*loc, name), key, raw, shared)
-        for n, (id_loc, identifier) in enumerate(_id_list(ctx, CF, (*loc, "WebLinkToPublicCarbonFootprintStudy"))):
-            resolved = _resolve(ctx, "carbon_footprint_study_url", identifier, link_only=True)
-            url = resolved.url if resolved is not None else identifier if _looks_like_uri(identifier) else None
-            if url is None:
-                ctx.skip(CF, id_loc, f"document {identifier!r} is not in HandoverDocumentation, so its link is unknown")
-            elif n > 0:
-                ctx.skip(CF, id_loc, "a further study: carbon_footprint_study_url holds one link")
-            else:
-                _keep_shared(ctx, CF, id_loc, "carbon_footprint_study_url", url, shared)
+        study_loc: Loc = (*loc, "WebLinkToPublicCarbonFootprintStudy")
+        if ctx.get(CF, study_loc) is not MISSING:
+            study = []
+            for id_loc, identifier in _id_list(ctx, CF, study_loc):
+                resolved = _resolve(ctx, "carbon_footprint_study", identifier)
+                if resolved is not None and resolved.url:
+                    study.append(resolved.doc)
+                elif resolved is None and _looks_like_uri(identifier):
+                    study.append({"url": identifier})
+                else:
+                    ctx.skip(
+                        CF, id_loc, f"document {identifier!r} is not in HandoverDocumentation, so its link is unknown"
+                    )
+            _keep_shared(ctx, CF, study_loc, "carbon_footprint_study", study, shared)
         _import_figure(ctx, loc, rec, reverse, stages)
     for key, (_, value) in shared.items():
         if value not in ([], None, ""):
@@ -1081,13 +1047,15 @@ def _import_spare_parts(ctx: ImportContext) -> None:
 
 def _export_recycled(ctx: ExportContext) -> None:
     """recycled_content <-> ``RecycledContentInformation[]`` {RecycledMaterial (Cobalt, Nickel, Lithium, Lead),
-    PreConsumerShare, PostConsumerShare} [%]."""
+    PreConsumerShare, PostConsumerShare} [%]; the total is their sum (a total without the split has no place)."""
     out = []
     for r in ctx.value("recycled_content") or []:
         item: dict[str, Any] = {"RecycledMaterial": _MATERIALS[r["material"]]}
         for ours, theirs in (("pre_consumer_pct", "PreConsumerShare"), ("post_consumer_pct", "PostConsumerShare")):
             if r.get(ours) is not None:
                 item[theirs] = r[ours]
+        if r.get("total_pct") is not None and (r.get("pre_consumer_pct") is None or r.get("post_consumer_pct") is None):
+            ctx.lose("recycled_content", "IDTA-02035 holds the pre- and post-consumer shares, not their total alone")
         out.append(item)
     ctx.put(CI, ("RecycledContentInformation",), out)
 
@@ -1159,14 +1127,18 @@ class IdtaFormat(MultiDocumentFormat):
         Transform(_CF_KEYS, _export_carbon_footprint, _import_carbon_footprint),
         Transform(("recycled_content",), _export_recycled, _import_recycled),
         Transform(("original_power_capability",), _export_original_power, _import_original_power),
-        Transform(("cycle_life_reference_test",), _export_reference_test, _import_reference_test),
+        _documents_transform(
+            "cycle_life_reference_test", TD, ("TechnicalPropertyAreas", "Lifetime", "CycleLifeReferenceTest")
+        ),
         Transform(("labels",), _export_labels, _import_labels),
         Transform(
             ("eu_declaration_of_conformity", "eu_declaration_of_conformity_id"), _export_conformity, _import_conformity
         ),
-        _link_transform("waste_prevention_information", CI, ("EndOfLifeInformation", "WastePrevention")),
-        _link_transform("separate_collection_information", CI, ("EndOfLifeInformation", "SeparateCollection")),
-        _link_transform("collection_and_reuse_information", CI, ("EndOfLifeInformation", "InformationOnCollection")),
+        _documents_transform("waste_prevention_information", CI, ("EndOfLifeInformation", "WastePrevention")),
+        _documents_transform("separate_collection_information", CI, ("EndOfLifeInformation", "SeparateCollection")),
+        _documents_transform(
+            "collection_and_reuse_information", CI, ("EndOfLifeInformation", "InformationOnCollection")
+        ),
         Transform(("detailed_composition",), _export_materials, _import_materials),
         Transform(("spare_part_sources",), _export_spare_parts, _import_spare_parts),
         _documents_transform("dismantling_information", CI, ("DismantlingAndRemovalInformation",)),
