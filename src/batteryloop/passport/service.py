@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, and_, func, literal, or_, select
+from sqlalchemy import Select, and_, func, insert, literal, or_, select
 from sqlalchemy.exc import IntegrityError as SAIntegrityError
 from sqlalchemy.orm import Session
 
@@ -341,19 +341,29 @@ class PassportService:
         self, viewer: Viewer, passport_id: str, keys: Sequence[str], *, action: str, route: str | None
     ) -> None:
         """Write one access-log entry when ``keys`` holds non-public attributes."""
-        if not keys:
-            return
-        self.session.add(
-            AccessLogEntry(
-                passport_id=passport_id,
-                account=viewer.account,
-                role=viewer.role.value,
-                organisation_id=viewer.organisation_id,
-                action=action,
-                attributes=sorted(keys),
-                route=route,
-            )
-        )
+        if keys:
+            self._write_log([self._log_row(viewer, passport_id, keys, action=action, route=route)])
+
+    @staticmethod
+    def _log_row(
+        viewer: Viewer, passport_id: str, keys: Sequence[str], *, action: str, route: str | None
+    ) -> dict[str, Any]:
+        return {
+            "at": utcnow(),
+            "passport_id": passport_id,
+            "account": viewer.account,
+            "role": viewer.role.value,
+            "organisation_id": viewer.organisation_id,
+            "action": action,
+            "attributes": sorted(keys),
+            "route": route,
+        }
+
+    def _write_log(self, rows: list[dict[str, Any]]) -> None:
+        """Insert access-log rows at once, in the request's transaction (or, for a read, as its own statement)."""
+        if rows:
+            self.session.execute(insert(AccessLogEntry), rows)
+            self.session.info["flushed"] = True  # the unit of work commits what was written this way too
 
     def search(
         self,
@@ -408,6 +418,7 @@ class PassportService:
         total = self.session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
         rows = self.session.execute(stmt.order_by(Passport.id).limit(limit).offset(offset)).all()
         items = []
+        log: list[dict[str, Any]] = []
         for p in rows:
             responsible = viewer.organisation_id is not None and viewer.organisation_id == p.operator_id
             groups = visible_groups(viewer, responsible=responsible, granted=bool(p.granted))
@@ -421,8 +432,11 @@ class PassportService:
             if AccessGroup.LEGITIMATE_INTEREST_INDIVIDUAL in groups:
                 item["battery_status"] = p.status
                 item["soh_pct"] = p.soh_pct
-                self.log_access(viewer, p.id, ["battery_status", "soh_capacity_pct"], action="search", route=route)
+                log.append(
+                    self._log_row(viewer, p.id, ["battery_status", "soh_capacity_pct"], action="search", route=route)
+                )
             items.append(item)
+        self._write_log(log)
         return total, items
 
     def _individual_access_clause(self, viewer: Viewer) -> Any:
