@@ -128,3 +128,25 @@ def test_a_signed_export_imports_into_another_registry(cli: CLI, tmp_path: Path)
 def test_db_upgrade_reports_the_revision(cli: CLI) -> None:
     assert "database at revision 0001" in cli.run("db", "upgrade").stdout
     assert cli.last_line("db", "current") == "0001"
+
+
+def test_importing_the_official_catenax_example(cli: CLI, tmp_path: Path) -> None:
+    from tests.conftest import shared_path
+
+    example = shared_path("passport-models", "tractusx_6.1.0", "6.1.0_BatteryPass.json")
+    refused = cli.run("passport", "import", str(example), "--format", "catenax-6.1", "--operator", "Maker", expect=2)
+    assert "operation.intoServiceDate" in refused.stderr and "month 75" in refused.stderr
+    assert "nothing was written" in refused.stderr
+    proc = cli.run(
+        "passport", "import", str(example), "--format", "catenax-6.1", "--operator", "Maker", "--skip-invalid"
+    )
+    pid = proc.stdout.strip().splitlines()[-1]
+    assert pid == "urn:uuid:550e8400-e29b-41d4-a716-446655440000"  # the identifier it was issued with
+    assert "1 refused and kept on record" in proc.stdout
+    shown = json.loads(cli.run("passport", "show", pid).stdout)
+    assert shown["data"]["battery_category"] == "sli"
+    assert shown["data"]["rated_capacity_Ah"] == 4.0
+    out = tmp_path / "again.json"
+    cli.run("passport", "export", pid, "--format", "catenax-6.1", "--out", str(out))
+    again = json.loads(out.read_text())
+    assert again["identification"]["identification"]["serial"][0]["value"] == "SN12345678"
