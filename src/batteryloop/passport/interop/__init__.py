@@ -4,7 +4,8 @@
 :func:`get_format` looks one up (and, given the directory of the official schemas, returns one that also checks
 every imported source against them). :func:`validate_export` validates exported documents against the official JSON
 schemas. The mappings are the path columns of ``attributes.csv`` (syntax in :mod:`.paths`), with the transforms of
-:mod:`.idta`, :mod:`.batterypass` and :mod:`.catenax` where a value needs more than a copy.
+:mod:`.idta`, :mod:`.batterypass` and :mod:`.catenax` where a value needs more than a copy (those that IDTA-02035 and
+Battery Pass share are built by :mod:`.samm`).
 """
 
 from __future__ import annotations

@@ -22,7 +22,9 @@ and is reported.
 
 Document attributes (lists of Document structures) are one link (``ResourcePath``) in these models, except the
 dismantling and removal documents (type, MIME type, URL): a title, a MIME type or a further document has no place.
-Substance and material identifiers are CAS numbers, as in IDTA-02035.
+Substance and material identifiers are CAS numbers, as in IDTA-02035. The structures the models share with IDTA-02035
+(battery materials, hazardous substances, recycled content, original and remaining power capability, negative events)
+are mapped by :mod:`.samm`, with the spelling and models of Battery Pass (:data:`BP`).
 
 What the models cannot hold, whatever the data: ``warrentyPeriod`` is typed ``xsd:gMonth`` (pattern ``--MM``: a month
 of the year), so commercial_warranty_period has no place and an import reports the field; the e-mail pattern of
@@ -34,25 +36,26 @@ between nominal battery power and energy", the same description as ``powerCapabi
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from datetime import datetime
 from typing import Any, ClassVar
 
 from batteryloop.passport.attributes import Attribute
+from batteryloop.passport.interop import samm
 from batteryloop.passport.interop.engine import (
     SKIP,
     ExportContext,
     ImportContext,
-    MultiDocumentFormat,
     Transform,
     convert,
+    documented,
     is_number,
     join_address,
     short,
     split_address,
-    utc_text,
 )
 from batteryloop.passport.interop.paths import MISSING, FieldPath, Loc, render
+from batteryloop.passport.interop.samm import SammFormat
 
 GPI, PD, MC, CF, CI, LB, SC = (
     "GeneralProductInformation",
@@ -101,16 +104,15 @@ SPARE_EMAIL = re.compile(r"^[\w.-]+@[\w.-]+\.[A-Za-z]{2,}$")
 _DATE_TIME_PATHS = frozenset({f"{GPI}:manufacturingDate", f"{GPI}:puttingIntoService"})
 _DOCUMENT_TYPES = ("BillOfMaterial", "Model3D", "DismantlingManual", "RemovalManual", "OtherManual", "Drawing")
 _LABEL_SUBJECTS = ("SeparateCollection", "HazardousMaterial", "CarbonFootPrint", "ExtinguishingAgent")
-_HAZARD_CLASSES = ("AcuteToxicity", "SkinCorrosionOrIrritation", "EyeDamageOrIrritation")
-_MATERIALS = {"cobalt": "Cobalt", "nickel": "Nickel", "lithium": "Lithium", "lead": "Lead"}
 _STAGES = {
     "raw_material_acquisition": "RawMaterialExtraction",
     "main_product_production": "MainProduction",
     "distribution": "Distribution",
     "end_of_life_and_recycling": "Recycling",
 }
-_CAS = re.compile(r"^\d{2,7}-\d{2}-\d{1}$")
 _COMPONENTS = {"pack": "pack", "module": "module", "cell": "cell"}
+# what the mappings shared with IDTA-02035 (samm.py) need to know of this model
+BP = samm.Model(label="Battery Pass", component=("componentName", "componentId"), name_type=False)
 
 
 def _norm(text: str) -> str:
@@ -123,48 +125,46 @@ def _canonical(value: str | None, options: tuple[str, ...]) -> str | None:
     return next((o for o in options if _norm(o) == _norm(value)), None)
 
 
-def _array(ctx: ImportContext, part: str, loc: Loc) -> list[tuple[Loc, Any]]:
-    raw = ctx.get(part, loc)
-    if raw is MISSING:
-        return []
-    if not isinstance(raw, list):
-        ctx.defect(part, loc, f"{short(raw)} is not an array", "an array")
-        ctx.skip(part, loc, "not an array")
-        return []
-    if not raw:
-        ctx.consume(part, loc)
-    return [((*loc, i), item) for i, item in enumerate(raw)]
-
-
 # ---------------------------------------------------------------------------------------------------------------------
 # General product information
 
 
+def _address_out(text: str) -> dict[str, str]:
+    """An address {streetAddress, postalCode, addressCountry}; postalCode holds postcode and place."""
+    a = split_address(text)
+    return {"streetAddress": a.street, "postalCode": a.postcode_place, "addressCountry": a.country}
+
+
+def _address_in(ctx: ImportContext, part: str, loc: Loc) -> str:
+    """The address object at ``loc`` (consumed) as one line (see :func:`_address_out`)."""
+    parts = [ctx.read(part, (*loc, n), "text") for n in ("streetAddress", "postalCode", "addressCountry")]
+    ctx.consume(part, loc)
+    return join_address(*(str(p) if p is not None else "" for p in parts))
+
+
 def _address(key: str, part: str, loc: Loc) -> Transform:
-    def export(ctx: ExportContext) -> None:
-        if ctx.has(key):
-            a = split_address(str(ctx.value(key)))
-            ctx.put(part, loc, {"streetAddress": a.street, "postalCode": a.postcode_place, "addressCountry": a.country})
-
-    def import_(ctx: ImportContext) -> None:
-        raw = ctx.get(part, loc)
-        if not isinstance(raw, Mapping):
-            return
-        parts = [ctx.read(part, (*loc, n), "text") for n in ("streetAddress", "postalCode", "addressCountry")]
-        ctx.consume(part, loc)
-        text = join_address(*(str(p) if p is not None else "" for p in parts))
-        if text:
-            ctx.set(key, text)
-
-    export.__doc__ = (
+    doc = (
         f'{key} ("street, postcode place, country") <-> {part}:{render(None, loc)} {{streetAddress, '
         "postalCode (postcode and place: the model has no place field), addressCountry}."
     )
-    import_.__doc__ = export.__doc__
-    return Transform((key,), export, import_)
+
+    def export(ctx: ExportContext) -> None:
+        if ctx.has(key):
+            ctx.put(part, loc, _address_out(str(ctx.value(key))))
+
+    def import_(ctx: ImportContext) -> None:
+        if not isinstance(ctx.get(part, loc), Mapping):
+            return
+        text = _address_in(ctx, part, loc)
+        if text:
+            ctx.set(key, text)
+
+    return documented((key,), export, import_, doc)
 
 
 def _email(key: str, part: str, loc: Loc) -> Transform:
+    doc = f"{key} <-> {part}:{render(None, loc)}, where the address fits the model's pattern."
+
     def export(ctx: ExportContext) -> None:
         if not ctx.has(key):
             return
@@ -187,9 +187,7 @@ def _email(key: str, part: str, loc: Loc) -> Transform:
             )
         ctx.set(key, raw)
 
-    export.__doc__ = f"{key} <-> {part}:{render(None, loc)}, where the address fits the model's pattern."
-    import_.__doc__ = export.__doc__
-    return Transform((key,), export, import_)
+    return documented((key,), export, import_, doc)
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -219,20 +217,38 @@ def _export_resistance(ctx: ExportContext) -> None:
     ctx.put(PD, (*_TP, "initialInternalResistance"), out)
 
 
-def _import_resistance(ctx: ImportContext) -> None:
-    """See the export; a second value for one component is reported."""
-    for loc, item in _array(ctx, PD, (*_TP, "initialInternalResistance")):
+def _per_component(
+    ctx: ImportContext, loc: Loc, keys: Mapping[str, str], name: str, *, unknown: str, noun: str
+) -> Iterator[tuple[Loc, str, Any]]:
+    """The entries {``name``, batteryComponent} of the PerformanceAndDurability array at ``loc``, each with its
+    location, the attribute of its component (``keys``) and its value (a defect when it is not a number). An entry of
+    another component or without a value is reported (``unknown``, with the component), so is a second entry for a
+    component (``noun``: what the entry holds)."""
+    for item_loc, item in ctx.array(PD, loc):
         component = item.get("batteryComponent") if isinstance(item, Mapping) else None
-        key = _RESISTANCE.get(str(component))
-        value = item.get("ohmicResistance") if isinstance(item, Mapping) else None
+        key = keys.get(str(component))
+        value = item.get(name) if isinstance(item, Mapping) else None
         if key is None or value is None:
-            ctx.skip(PD, loc, f"a resistance of component {short(component)}: pack, module or cell with a value")
+            ctx.skip(PD, item_loc, unknown.format(short(component)))
             continue
         if key in ctx.result.data:
-            ctx.skip(PD, loc, f"a further resistance of the {component}: {key} holds one")
+            ctx.skip(PD, item_loc, f"a further {noun} of the {component}: {key} holds one")
             continue
         if not is_number(value):
-            ctx.defect(PD, (*loc, "ohmicResistance"), f"{short(value)} is not a number", "a number")
+            ctx.defect(PD, (*item_loc, name), f"{short(value)} is not a number", "a number")
+        yield item_loc, key, value
+
+
+def _import_resistance(ctx: ImportContext) -> None:
+    """See the export; a second value for one component is reported."""
+    for loc, key, value in _per_component(
+        ctx,
+        (*_TP, "initialInternalResistance"),
+        _RESISTANCE,
+        "ohmicResistance",
+        unknown="a resistance of component {}: pack, module or cell with a value",
+        noun="resistance",
+    ):
         ctx.consume(PD, loc)
         ctx.set(key, convert(value, "Ohm", "mOhm") if is_number(value) else value)
 
@@ -254,222 +270,79 @@ def _export_increase(ctx: ExportContext) -> None:
 
 def _import_increase(ctx: ImportContext) -> None:
     """See the export; the lastUpdate of each entry is the measurement time of its attribute."""
-    for loc, item in _array(ctx, PD, (*_BC, "internalResistanceIncrease")):
-        component = item.get("batteryComponent") if isinstance(item, Mapping) else None
-        key = _INCREASE.get(str(component))
-        value = item.get("internalResistanceIncreaseValue") if isinstance(item, Mapping) else None
-        if key is None or value is None:
-            ctx.skip(PD, loc, f"a resistance increase of component {short(component)}: pack, module or cell")
-            continue
-        if key in ctx.result.data:
-            ctx.skip(PD, loc, f"a further increase of the {component}: {key} holds one")
-            continue
-        if not is_number(value):
-            ctx.defect(PD, (*loc, "internalResistanceIncreaseValue"), f"{short(value)} is not a number", "a number")
+    for loc, key, value in _per_component(
+        ctx,
+        (*_BC, "internalResistanceIncrease"),
+        _INCREASE,
+        "internalResistanceIncreaseValue",
+        unknown="a resistance increase of component {}: pack, module or cell",
+        noun="increase",
+    ):
         ctx.consume(PD, (*loc, "internalResistanceIncreaseValue"))
         ctx.consume(PD, (*loc, "batteryComponent"))
         ctx.set(key, value)
         ctx.observe(key, PD, (*loc, "lastUpdate"))
 
 
-def _export_original_power(ctx: ExportContext) -> None:
-    """original_power_capability <-> ``originalPowerCapability[]`` {atSoC [%], powerCapabilityAt [W]}."""
-    entries = ctx.value("original_power_capability") or []
-    ctx.put(
-        PD,
-        (*_TP, "originalPowerCapability"),
-        [{"atSoC": e["soc_pct"], "powerCapabilityAt": e["power_W"]} for e in entries],
-    )
-    if any(e.get("measured_at") for e in entries):
-        ctx.lose("original_power_capability", "Battery Pass has no measurement time for the original power capability")
-
-
-def _import_original_power(ctx: ImportContext) -> None:
-    """See the export."""
-    out = []
-    for loc, item in _array(ctx, PD, (*_TP, "originalPowerCapability")):
-        if not isinstance(item, Mapping):
-            ctx.skip(PD, loc, "not a power capability record")
-            continue
-        soc = ctx.read(PD, (*loc, "atSoC"), "number")
-        power = ctx.read(PD, (*loc, "powerCapabilityAt"), "number")
-        if soc is not None and power is not None:
-            out.append({"soc_pct": soc, "power_W": power})
-    if out:
-        ctx.set("original_power_capability", out)
-
-
-def _export_remaining_power(ctx: ExportContext) -> None:
-    """remaining_power_capability <-> ``batteryCondition.remainingPowerCapability`` (1.2.1: one object
-    {remainingPowerCapabilityValue {atSoC, powerCapabilityAt, rPCLastUpdated}, lastUpdate}; the entry at 80 %,
-    else the first, is written)."""
-    entries = ctx.value("remaining_power_capability") or []
-    if any(e.get("soc_pct") is None for e in entries):
-        ctx.lose("remaining_power_capability", "the model holds a remaining power at a state of charge only")
-    entries = [e for e in entries if e.get("soc_pct") is not None]
-    if not entries:
-        return
-    entry = next((e for e in entries if float(e["soc_pct"]) == 80.0), entries[0])
-    if len(entries) > 1:
-        ctx.lose(
-            "remaining_power_capability",
-            "Battery Pass 1.2.1 holds the remaining power capability at one state of charge",
-        )
-    if not entry.get("measured_at"):
-        ctx.lose("remaining_power_capability", "the model wants a time per entry; the passport's time was written")
-    when = ctx.time_of("remaining_power_capability")
-    ctx.put(
-        PD,
-        (*_BC, "remainingPowerCapability"),
-        {
-            "remainingPowerCapabilityValue": {
-                "atSoC": entry["soc_pct"],
-                "powerCapabilityAt": entry["power_W"],
-                "rPCLastUpdated": utc_text(str(entry.get("measured_at") or when)),
-            },
-            "lastUpdate": when,
-        },
-    )
+_ORIGINAL_POWER = samm.original_power(BP, PD, (*_TP, "originalPowerCapability"))
+_NEGATIVE_EVENTS = samm.negative_events(
+    BP, PD, (*_BC, "negativeEvents"), event="negativeEvent", time="lastUpdate", required=True
+)
+# remainingPowerCapabilityValue: what each property holds of an entry, in the model's order
+_RPC_FIELDS = {"soc_pct": "atSoC", "power_W": "powerCapabilityAt", "measured_at": "rPCLastUpdated"}
 
 
 def _import_remaining_power(ctx: ImportContext) -> None:
-    """One object (1.2.1) or an array of them (1.2.0), each giving one entry."""
+    """remaining_power_capability <- ``PerformanceAndDurability:batteryCondition.remainingPowerCapability``: one
+    object (1.2.1) or an array of them (1.2.0), each giving one entry, its time from rPCLastUpdated; lastUpdate is
+    the attribute's measurement time (see the export)."""
     loc0: Loc = (*_BC, "remainingPowerCapability")
     raw = ctx.get(PD, loc0)
     if raw is MISSING:
         return
-    items = [(loc0, raw)] if isinstance(raw, Mapping) else _array(ctx, PD, loc0)
+    items = [(loc0, raw)] if isinstance(raw, Mapping) else ctx.array(PD, loc0)
     out = []
     for loc, item in items:
         value = item.get("remainingPowerCapabilityValue") if isinstance(item, Mapping) else None
-        if not isinstance(value, Mapping) or "atSoC" not in value or "powerCapabilityAt" not in value:
-            ctx.skip(PD, loc, "a remaining power capability without state of charge and power")
-            continue
         vloc: Loc = (*loc, "remainingPowerCapabilityValue")
-        soc = ctx.read(PD, (*vloc, "atSoC"), "number")
-        power = ctx.read(PD, (*vloc, "powerCapabilityAt"), "number")
-        when = ctx.read(PD, (*vloc, "rPCLastUpdated"), "text")
-        if soc is None or power is None:
+        entry = samm.remaining_power_entry(ctx, PD, vloc, value, _RPC_FIELDS, report_at=loc)
+        if entry is None:
             continue
-        entry: dict[str, Any] = {"soc_pct": soc, "power_W": power}
-        if isinstance(when, str):
-            try:
-                entry["measured_at"] = utc_text(when)
-            except ValueError:
-                ctx.defect(PD, (*vloc, "rPCLastUpdated"), f"{when!r} is not a date-time", "an ISO 8601 date-time")
         out.append(entry)
         ctx.observe("remaining_power_capability", PD, (*loc, "lastUpdate"))
     if out:
         ctx.set("remaining_power_capability", out)
 
 
-def _export_negative_events(ctx: ExportContext) -> None:
-    """negative_events <-> ``batteryCondition.negativeEvents[]`` {negativeEvent, lastUpdate}."""
-    out = []
-    for e in ctx.value("negative_events") or []:
-        if not e.get("time"):
-            ctx.lose("negative_events", "an event without a time: the model wants one; the passport's time was written")
-        out.append(
-            {"negativeEvent": e["event"], "lastUpdate": utc_text(str(e.get("time") or ctx.time_of("negative_events")))}
-        )
-    ctx.put(PD, (*_BC, "negativeEvents"), out)
-
-
-def _import_negative_events(ctx: ImportContext) -> None:
-    """See the export."""
-    out = []
-    for loc, item in _array(ctx, PD, (*_BC, "negativeEvents")):
-        if not isinstance(item, Mapping) or not isinstance(item.get("negativeEvent"), str):
-            ctx.skip(PD, loc, "a negative event without its description")
-            continue
-        event: dict[str, Any] = {"event": ctx.take(PD, (*loc, "negativeEvent"))}
-        when = ctx.read(PD, (*loc, "lastUpdate"), "text")
-        if isinstance(when, str):
-            try:
-                event["time"] = utc_text(when)
-            except ValueError:
-                ctx.defect(PD, (*loc, "lastUpdate"), f"{when!r} is not a date-time", "an ISO 8601 date-time")
-        out.append(event)
-    if out:
-        ctx.set("negative_events", out)
+_REMAINING_POWER = Transform(
+    ("remaining_power_capability",),
+    samm.remaining_power_export(
+        BP,
+        PD,
+        (*_BC, "remainingPowerCapability"),
+        value="remainingPowerCapabilityValue",
+        fields=_RPC_FIELDS,
+        time="lastUpdate",
+        label="Battery Pass 1.2.1",
+    ),
+    _import_remaining_power,
+)
 
 
 # ---------------------------------------------------------------------------------------------------------------------
 # Material composition and carbon footprint
 
-
-def _cas(ctx: ImportContext, loc: Loc) -> Any:
-    return ctx.cas_number(MC, loc)
-
-
-def _location(ctx: ImportContext, loc: Loc) -> tuple[Any, Any]:
-    name = ctx.read(MC, (*loc, "componentName"), "text")
-    ident = ctx.read(MC, (*loc, "componentId"), "text")
-    ctx.consume(MC, loc)
-    return name, ident
-
-
-def _cas_out(ctx: ExportContext, key: str, entry: Mapping[str, Any]) -> str | None:
-    """The identifier of a material or substance where it is a CAS number (the only scheme of the model)."""
-    identifier, scheme = entry.get("identifier"), entry.get("identifier_scheme")
-    if identifier is None:
-        return None
-    if scheme in (None, "CAS") and _CAS.match(identifier):
-        return str(identifier)
-    ctx.lose(key, f"{identifier} is not a CAS number (scheme {scheme or 'not given'})")
-    return None
-
-
-def _export_materials(ctx: ExportContext) -> None:
-    """detailed_composition <-> ``batteryMaterials[]``: location (componentName, componentId), CAS number, name,
-    mass [g], critical-raw-material flag. Concentration, recycled and renewable shares have no place."""
-    out = []
-    for m in ctx.value("detailed_composition") or []:
-        location = {
-            k: v
-            for k, v in (("componentName", m.get("component")), ("componentId", m.get("component_id")))
-            if v is not None
-        }
-        item: dict[str, Any] = {"batteryMaterialLocation": location, "batteryMaterialName": m["name"]}
-        cas = _cas_out(ctx, "detailed_composition", m)
-        if cas is not None:
-            item["batteryMaterialIdentifier"] = cas
-        if m.get("mass_kg") is not None:
-            item["batteryMaterialMass"] = convert(m["mass_kg"], "kg", "g")
-        if m.get("critical_raw_material") is not None:
-            item["isCriticalRawMaterial"] = m["critical_raw_material"]
-        if any(m.get(k) is not None for k in ("concentration_pct", "recycled_pct", "renewable_pct")):
-            ctx.lose(
-                "detailed_composition",
-                "Battery Pass has no place for a material's concentration, recycled or renewable share",
-            )
-        if m.get("documents"):
-            ctx.lose("detailed_composition", "Battery Pass has no place for the documentation of a material")
-        out.append(item)
-    ctx.put(MC, ("batteryMaterials",), out)
-
-
-def _import_materials(ctx: ImportContext) -> None:
-    """See the export; the mass is converted from grams."""
-    out = []
-    for loc, item in _array(ctx, MC, ("batteryMaterials",)):
-        if not isinstance(item, Mapping) or not isinstance(item.get("batteryMaterialName"), str):
-            ctx.skip(MC, loc, "a material without a name")
-            continue
-        component, component_id = _location(ctx, (*loc, "batteryMaterialLocation"))
-        mass = ctx.read(MC, (*loc, "batteryMaterialMass"), "number")
-        mat = {
-            "name": ctx.take(MC, (*loc, "batteryMaterialName")),
-            "identifier": _cas(ctx, (*loc, "batteryMaterialIdentifier")),
-            "identifier_scheme": "CAS" if item.get("batteryMaterialIdentifier") is not None else None,
-            "component": component,
-            "component_id": component_id,
-            "mass_kg": convert(mass, "g", "kg") if is_number(mass) else mass,
-            "critical_raw_material": ctx.read(MC, (*loc, "isCriticalRawMaterial"), "boolean"),
-        }
-        out.append({k: v for k, v in mat.items() if v is not None})
-    if out:
-        ctx.set("detailed_composition", out)
+_BATTERY_MATERIALS = samm.materials(
+    BP,
+    MC,
+    ("batteryMaterials",),
+    location="batteryMaterialLocation",
+    name="batteryMaterialName",
+    identifier="batteryMaterialIdentifier",
+    mass="batteryMaterialMass",
+    critical="isCriticalRawMaterial",
+    mass_unit="g",
+)
 
 
 def _export_hazardous(ctx: ExportContext) -> None:
@@ -481,60 +354,40 @@ def _export_hazardous(ctx: ExportContext) -> None:
             "hazardousSubstanceName": s["name"],
             "hazardousSubstanceImpact": list(s.get("impact", [])),
         }
-        cls = _canonical(s.get("hazard_class"), _HAZARD_CLASSES)
+        cls = _canonical(s.get("hazard_class"), samm.HAZARD_CLASSES)
         if cls is not None:
             item["hazardousSubstanceClass"] = cls
         elif s.get("hazard_class") is not None:
             ctx.lose(
-                "hazardous_substances", f"hazard class {s['hazard_class']!r} is none of {', '.join(_HAZARD_CLASSES)}"
+                "hazardous_substances",
+                f"hazard class {s['hazard_class']!r} is none of {', '.join(samm.HAZARD_CLASSES)}",
             )
         if s.get("concentration_pct") is not None:
             item["hazardousSubstanceConcentration"] = s["concentration_pct"]
-        cas = _cas_out(ctx, "hazardous_substances", s)
+        cas = samm.cas_out(ctx, "hazardous_substances", s)
         if cas is not None:
             item["hazardousSubstanceIdentifier"] = cas
-        if s.get("critical_raw_material") is not None:
-            ctx.lose("hazardous_substances", "Battery Pass has no critical-raw-material flag for a hazardous substance")
-        if s.get("documents") or s.get("impact_documents"):
-            ctx.lose(
-                "hazardous_substances",
-                "Battery Pass has no place for the documentation or impact documents of a hazardous substance",
-            )
-        item["hazardousSubstanceLocation"] = {
-            k: v
-            for k, v in (("componentName", s.get("location")), ("componentId", s.get("location_id")))
-            if v is not None
-        }
+        samm.lose_substance_extras(ctx, BP, "hazardous_substances", s)
+        item["hazardousSubstanceLocation"] = samm.location_out(BP, s.get("location"), s.get("location_id"))
         out.append(item)
     ctx.put(MC, ("hazardousSubstances",), out)
 
 
-def _import_hazardous(ctx: ImportContext) -> None:
-    """See the export."""
-    out = []
-    for loc, item in _array(ctx, MC, ("hazardousSubstances",)):
-        if not isinstance(item, Mapping) or not isinstance(item.get("hazardousSubstanceName"), str):
-            ctx.skip(MC, loc, "a hazardous substance without a name")
-            continue
-        location, location_id = (
-            _location(ctx, (*loc, "hazardousSubstanceLocation"))
-            if isinstance(item.get("hazardousSubstanceLocation"), Mapping)
-            else (None, None)
-        )
-        impact = ctx.read(MC, (*loc, "hazardousSubstanceImpact"), "texts")
-        sub = {
-            "name": ctx.take(MC, (*loc, "hazardousSubstanceName")),
-            "identifier": _cas(ctx, (*loc, "hazardousSubstanceIdentifier")),
-            "identifier_scheme": "CAS" if item.get("hazardousSubstanceIdentifier") is not None else None,
-            "hazard_class": ctx.read(MC, (*loc, "hazardousSubstanceClass"), "text"),
-            "concentration_pct": ctx.read(MC, (*loc, "hazardousSubstanceConcentration"), "number"),
-            "location": location,
-            "location_id": location_id,
-            "impact": impact or None,
-        }
-        out.append({k: v for k, v in sub.items() if v is not None})
-    if out:
-        ctx.set("hazardous_substances", out)
+_HAZARDOUS_SUBSTANCES = Transform(
+    ("hazardous_substances",),
+    _export_hazardous,
+    samm.hazardous_import(
+        BP,
+        MC,
+        ("hazardousSubstances",),
+        name="hazardousSubstanceName",
+        identifier="hazardousSubstanceIdentifier",
+        hazard_class="hazardousSubstanceClass",
+        concentration="hazardousSubstanceConcentration",
+        impact="hazardousSubstanceImpact",
+        location="hazardousSubstanceLocation",
+    ),
+)
 
 
 def _export_stages(ctx: ExportContext) -> None:
@@ -555,7 +408,7 @@ def _import_stages(ctx: ImportContext) -> None:
     """See the export."""
     reverse = {v: k for k, v in _STAGES.items()}
     out = []
-    for loc, item in _array(ctx, CF, ("carbonFootprintPerLifecycleStage",)):
+    for loc, item in ctx.array(CF, ("carbonFootprintPerLifecycleStage",)):
         stage = item.get("lifecycleStage") if isinstance(item, Mapping) else None
         if not isinstance(stage, str) or stage not in reverse or "carbonFootprint" not in item:
             ctx.skip(CF, loc, f"a footprint of stage {short(stage)}: not one of {', '.join(reverse)}")
@@ -602,7 +455,7 @@ def _export_dismantling(ctx: ExportContext) -> None:
 def _import_dismantling(ctx: ImportContext) -> None:
     """See the export."""
     out = []
-    for loc, item in _array(ctx, CI, ("dismantlingAndRemovalInformation",)):
+    for loc, item in ctx.array(CI, ("dismantlingAndRemovalInformation",)):
         if not isinstance(item, Mapping) or not isinstance(item.get("documentURL"), str):
             ctx.skip(CI, loc, "a document without its URL")
             continue
@@ -617,6 +470,8 @@ def _import_dismantling(ctx: ImportContext) -> None:
 
 
 def _one_link(key: str, part: str, loc: Loc) -> Transform:
+    doc = f"{key} (list of Document) <-> {part}:{render(None, loc)}, one link (the first document's)."
+
     def export(ctx: ExportContext) -> None:
         docs = ctx.value(key) or []
         if not docs:
@@ -630,9 +485,7 @@ def _one_link(key: str, part: str, loc: Loc) -> Transform:
         if raw is not None:
             ctx.set(key, [{"url": raw}])
 
-    export.__doc__ = f"{key} (list of Document) <-> {part}:{render(None, loc)}, one link (the first document's)."
-    import_.__doc__ = export.__doc__
-    return Transform((key,), export, import_)
+    return documented((key,), export, import_, doc)
 
 
 def _export_spare_parts(ctx: ExportContext) -> None:
@@ -647,12 +500,7 @@ def _export_spare_parts(ctx: ExportContext) -> None:
             ],
         }
         if s.get("postal_address"):
-            a = split_address(s["postal_address"])
-            item["addressOfSupplier"] = {
-                "streetAddress": a.street,
-                "postalCode": a.postcode_place,
-                "addressCountry": a.country,
-            }
+            item["addressOfSupplier"] = _address_out(s["postal_address"])
         if s.get("email"):
             item["emailAddressOfSupplier"] = s["email"]
         if s.get("web_address"):
@@ -664,19 +512,14 @@ def _export_spare_parts(ctx: ExportContext) -> None:
 def _import_spare_parts(ctx: ImportContext) -> None:
     """See the export."""
     out = []
-    for loc, item in _array(ctx, CI, ("sparePartSources",)):
+    for loc, item in ctx.array(CI, ("sparePartSources",)):
         if not isinstance(item, Mapping) or not isinstance(item.get("nameOfSupplier"), str):
             ctx.skip(CI, loc, "a spare-part source without a supplier name")
             continue
         src: dict[str, Any] = {"supplier_name": ctx.take(CI, (*loc, "nameOfSupplier"))}
         address = item.get("addressOfSupplier")
         if isinstance(address, Mapping):
-            parts = [
-                ctx.read(CI, (*loc, "addressOfSupplier", n), "text")
-                for n in ("streetAddress", "postalCode", "addressCountry")
-            ]
-            ctx.consume(CI, (*loc, "addressOfSupplier"))
-            text = join_address(*(str(p) if p is not None else "" for p in parts))
+            text = _address_in(ctx, CI, (*loc, "addressOfSupplier"))
             if text:
                 src["postal_address"] = text
         for theirs, ours in (("emailAddressOfSupplier", "email"), ("supplierWebAddress", "web_address")):
@@ -684,7 +527,7 @@ def _import_spare_parts(ctx: ImportContext) -> None:
             if value is not None:
                 src[ours] = value
         comps = []
-        for cloc, comp in _array(ctx, CI, (*loc, "components")):
+        for cloc, comp in ctx.array(CI, (*loc, "components")):
             if (
                 isinstance(comp, Mapping)
                 and isinstance(comp.get("partName"), str)
@@ -701,45 +544,16 @@ def _import_spare_parts(ctx: ImportContext) -> None:
         ctx.set("spare_part_sources", out)
 
 
-def _export_recycled(ctx: ExportContext) -> None:
-    """recycled_content <-> ``recycledContent[]`` {recycledMaterial, preConsumerShare, postConsumerShare} [%]."""
-    out = []
-    for r in ctx.value("recycled_content") or []:
-        item: dict[str, Any] = {"recycledMaterial": _MATERIALS[r["material"]]}
-        for ours, theirs in (("pre_consumer_pct", "preConsumerShare"), ("post_consumer_pct", "postConsumerShare")):
-            if r.get(ours) is not None:
-                item[theirs] = r[ours]
-        if r.get("total_pct") is not None and (r.get("pre_consumer_pct") is None or r.get("post_consumer_pct") is None):
-            ctx.lose("recycled_content", "Battery Pass holds the pre- and post-consumer shares, not their total alone")
-        out.append(item)
-    ctx.put(CI, ("recycledContent",), out)
-
-
-def _import_recycled(ctx: ImportContext) -> None:
-    """See the export."""
-    reverse = {v.lower(): k for k, v in _MATERIALS.items()}
-    out = []
-    for loc, item in _array(ctx, CI, ("recycledContent",)):
-        material = item.get("recycledMaterial") if isinstance(item, Mapping) else None
-        if not isinstance(material, str) or material.lower() not in reverse:
-            ctx.skip(CI, loc, f"recycled content of {short(material)}: Art. 8 names cobalt, lithium, nickel and lead")
-            continue
-        ctx.consume(CI, (*loc, "recycledMaterial"))
-        entry: dict[str, Any] = {"material": reverse[material.lower()]}
-        for theirs, ours in (("preConsumerShare", "pre_consumer_pct"), ("postConsumerShare", "post_consumer_pct")):
-            value = ctx.read(CI, (*loc, theirs), "number")
-            if value is not None:
-                entry[ours] = value
-        out.append(entry)
-    if out:
-        ctx.set("recycled_content", out)
+_RECYCLED_CONTENT = samm.recycled(
+    BP, CI, ("recycledContent",), material="recycledMaterial", pre="preConsumerShare", post="postConsumerShare"
+)
 
 
 def _export_labels(ctx: ExportContext) -> None:
     """labels <-> ``labels[]`` {labelingSubject (SeparateCollection, HazardousMaterial, CarbonFootPrint,
     ExtinguishingAgent), labelingSymbol, labelingMeaning ({language: text})}; a label of another subject, or
     without a symbol, has no place."""
-    language = ctx.fmt.language if isinstance(ctx.fmt, BatteryPassFormat) else "en"
+    language = samm.language(ctx)
     out = []
     for label in ctx.value("labels") or []:
         subject = _canonical(label["subject"], _LABEL_SUBJECTS)
@@ -763,9 +577,9 @@ def _export_labels(ctx: ExportContext) -> None:
 
 def _import_labels(ctx: ImportContext) -> None:
     """See the export; of a meaning in several languages the passport's is kept and the others are reported."""
-    language = ctx.fmt.language if isinstance(ctx.fmt, BatteryPassFormat) else "en"
+    language = samm.language(ctx)
     out = []
-    for loc, item in _array(ctx, LB, ("labels",)):
+    for loc, item in ctx.array(LB, ("labels",)):
         if not isinstance(item, Mapping) or not isinstance(item.get("labelingSubject"), str):
             ctx.skip(LB, loc, "a label without a subject")
             continue
@@ -806,11 +620,11 @@ def _import_labels(ctx: ImportContext) -> None:
 # The format
 
 
-class BatteryPassFormat(MultiDocumentFormat):
+class BatteryPassFormat(SammFormat):
     """Battery Pass 1.2: seven models, one JSON document each."""
 
     name = "batterypass-1.2"
-    label = "Battery Pass"
+    label = BP.label
     parts = (GPI, PD, MC, CF, CI, LB, SC)
     part_files: ClassVar[Mapping[str, str]] = {
         GPI: r"general_?product_?information",
@@ -849,13 +663,13 @@ class BatteryPassFormat(MultiDocumentFormat):
         _address("manufacturer_postal_address", GPI, ("manufacturerInformation", "postalAddress")),
         _email("manufacturer_email", GPI, ("manufacturerInformation", "emailAddress")),
         _address("manufacturing_place", GPI, ("manufacturingPlace",)),
-        Transform(("hazardous_substances",), _export_hazardous, _import_hazardous),
+        _HAZARDOUS_SUBSTANCES,
         Transform(("carbon_footprint_per_lifecycle_stage",), _export_stages, _import_stages),
-        Transform(("recycled_content",), _export_recycled, _import_recycled),
-        Transform(("original_power_capability",), _export_original_power, _import_original_power),
+        _RECYCLED_CONTENT,
+        _ORIGINAL_POWER,
         Transform(tuple(_RESISTANCE.values()), _export_resistance, _import_resistance),
         Transform(("labels",), _export_labels, _import_labels),
-        Transform(("detailed_composition",), _export_materials, _import_materials),
+        _BATTERY_MATERIALS,
         Transform(("spare_part_sources",), _export_spare_parts, _import_spare_parts),
         Transform(("dismantling_information",), _export_dismantling, _import_dismantling),
         _one_link("safety_measures", CI, ("safetyMeasures", "safetyInstructions")),
@@ -869,15 +683,11 @@ class BatteryPassFormat(MultiDocumentFormat):
         _one_link("collection_and_reuse_information", CI, ("endOfLifeInformation", "informationOnCollection")),
         _one_link("cycle_life_reference_test", PD, (*_TP, "lifetimeReferenceTest")),
         Transform(tuple(_INCREASE.values()), _export_increase, _import_increase),
-        Transform(("remaining_power_capability",), _export_remaining_power, _import_remaining_power),
-        Transform(("negative_events",), _export_negative_events, _import_negative_events),
+        _REMAINING_POWER,
+        _NEGATIVE_EVENTS,
         _address("economic_operator_postal_address", GPI, ("operatorInformation", "postalAddress")),
         _email("economic_operator_email", GPI, ("operatorInformation", "emailAddress")),
     )
-
-    def __init__(self, schema_dir: Any = None, *, language: str = "en") -> None:
-        super().__init__(schema_dir)
-        self.language = language
 
     def schema_file(self, part: str | None, document: Any) -> str:
         if part == PD:
@@ -923,10 +733,6 @@ class BatteryPassFormat(MultiDocumentFormat):
                 return SKIP
             return raw[:10]
         return super().decode(ctx, attr, path, part, loc, raw)
-
-    def enum_aliases(self, key: str) -> dict[str, str]:
-        # a stationary battery energy storage system is an industrial battery (Art. 3(1)(13), (14))
-        return {"stationary": "industrial"} if key == "battery_category" else {}
 
     def finish(self, ctx: ImportContext) -> None:
         """Report the fields no attribute can hold, with the reason (see the module docstring)."""

@@ -44,7 +44,10 @@ from batteryloop.passport.interop.engine import (
     ImportContext,
     NotRepresentable,
     Transform,
+    documented,
     is_number,
+    keep_first,
+    looks_like_uri,
     same,
     short,
     utc_text,
@@ -147,23 +150,12 @@ def doc_in(ctx: ImportContext, loc: Loc, item: Any) -> dict[str, Any] | None:
 
 def docs_in(ctx: ImportContext, loc: Loc) -> list[dict[str, Any]]:
     """The documents of the DocumentList at ``loc`` (see :func:`doc_in`)."""
-    return [d for item_loc, item in _items(ctx, loc) if (d := doc_in(ctx, item_loc, item)) is not None]
-
-
-def _items(ctx: ImportContext, loc: Loc) -> list[tuple[Loc, Any]]:
-    raw = ctx.get(None, loc)
-    if raw is MISSING:
-        return []
-    if not isinstance(raw, list):
-        ctx.defect(None, loc, f"{short(raw)} is not an array", "an array")
-        ctx.skip(None, loc, "not an array")
-        return []
-    if not raw:
-        ctx.consume(None, loc)
-    return [((*loc, i), item) for i, item in enumerate(raw)]
+    return [d for item_loc, item in ctx.array(None, loc) if (d := doc_in(ctx, item_loc, item)) is not None]
 
 
 def _documents(key: str, loc: Loc, *, required: bool = False) -> Transform:
+    doc = f"{key} (list of Document) <-> {render(None, loc)}[]: title as header, MIME type as contentType."
+
     def export(ctx: ExportContext) -> None:
         docs = ctx.value(key) or []
         if docs or required:
@@ -174,13 +166,7 @@ def _documents(key: str, loc: Loc, *, required: bool = False) -> Transform:
         if docs:
             ctx.set(key, docs)
 
-    export.__doc__ = f"{key} (list of Document) <-> {render(None, loc)}[]: title as header, MIME type as contentType."
-    import_.__doc__ = export.__doc__
-    return Transform((key,), export, import_)
-
-
-def _looks_like_uri(text: str) -> bool:
-    return bool(re.match(r"^[A-Za-z][A-Za-z0-9+.-]*:\S+$", text.strip()))
+    return documented((key,), export, import_, doc)
 
 
 def impact_out(ctx: ExportContext, key: str, entry: Mapping[str, Any]) -> list[dict[str, Any]]:
@@ -198,9 +184,9 @@ def impact_in(ctx: ImportContext, loc: Loc) -> tuple[list[str], list[dict[str, A
     (or its first 100 characters) is reported."""
     statements: list[str] = []
     documents: list[dict[str, Any]] = []
-    for item_loc, item in _items(ctx, loc):
+    for item_loc, item in ctx.array(None, loc):
         content = item.get("content") if isinstance(item, Mapping) else None
-        if isinstance(content, str) and content.strip() and not _looks_like_uri(content):
+        if isinstance(content, str) and content.strip() and not looks_like_uri(content.strip()):
             statements.append(ctx.take(None, (*item_loc, "content")))
             ctype = ctx.get(None, (*item_loc, "contentType"))
             if ctype is MISSING or (isinstance(ctype, str) and ctype.strip().lower() == _PLAIN_TEXT):
@@ -243,7 +229,7 @@ def _ident(ctx: ExportContext, key: str, name: str, identifier: str | None, sche
 def _ident_in(ctx: ImportContext, loc: Loc) -> tuple[str | None, str | None, str | None]:
     """Name, identifier and its scheme from a ``materialIdentification`` / ``id`` array (first entry); an IUPAC
     identification that repeats the name is the name alone."""
-    items = _items(ctx, loc)
+    items = ctx.array(None, loc)
     name: str | None = None
     identifier: str | None = None
     scheme: str | None = None
@@ -351,7 +337,7 @@ def _import_identification(ctx: ImportContext) -> None:
         "batch": {"batchid": "batch_number"},
     }
     for array, keys in wanted.items():
-        for item_loc, item in _items(ctx, (*ident, array)):
+        for item_loc, item in ctx.array(None, (*ident, array)):
             if not isinstance(item, Mapping) or not isinstance(item.get("key"), str) or "value" not in item:
                 ctx.defect(None, item_loc, f"{short(item)} is not a key-value pair", "an object {key, value}")
                 ctx.skip(None, item_loc, "not a key-value pair")
@@ -368,7 +354,7 @@ def _import_identification(ctx: ImportContext) -> None:
                 ctx.set(attr, item["value"])
                 ctx.consume(None, item_loc)
     classes = []
-    for item_loc, item in _items(ctx, (*ident, "classification")):
+    for item_loc, item in ctx.array(None, (*ident, "classification")):
         if not isinstance(item, Mapping):
             ctx.defect(None, item_loc, f"{short(item)} is not an object", "a classification object")
             ctx.skip(None, item_loc, "not a classification")
@@ -401,7 +387,7 @@ def _export_facility(ctx: ExportContext) -> None:
 
 def _import_facility(ctx: ImportContext) -> None:
     """The first facility of ``operation.manufacturer.facility[]``; further ones are reported."""
-    for n, (item_loc, item) in enumerate(_items(ctx, ("operation", "manufacturer", "facility"))):
+    for n, (item_loc, item) in enumerate(ctx.array(None, ("operation", "manufacturer", "facility"))):
         value = item.get("facility") if isinstance(item, Mapping) else None
         if n == 0 and isinstance(value, str):
             ctx.set("manufacturing_facility_identifier", value)
@@ -546,7 +532,7 @@ def _import_carbon_footprint(ctx: ImportContext) -> None:
     reverse = {v: k for k, v in _STAGES.items()}
     shared: dict[str, tuple[Loc, Any]] = {}
     facility = ctx.result.data.get("manufacturing_facility_identifier")
-    for rec_loc, rec in _items(ctx, _CF):
+    for rec_loc, rec in ctx.array(None, _CF):
         if not isinstance(rec, Mapping):
             ctx.defect(None, rec_loc, f"{short(rec)} is not an object", "a footprint record")
             ctx.skip(None, rec_loc, "not a footprint record")
@@ -601,19 +587,8 @@ def _import_carbon_footprint(ctx: ImportContext) -> None:
 
 def _shared(ctx: ImportContext, rec_loc: Loc, name: str, shared: dict[str, tuple[Loc, Any]], key: str) -> None:
     raw = ctx.get(None, (*rec_loc, name))
-    if raw is MISSING:
-        return
-    if key not in shared:
-        shared[key] = ((*rec_loc, name), raw)
-        ctx.consume(None, (*rec_loc, name))
-    elif same(shared[key][1], raw):
-        ctx.consume(None, (*rec_loc, name))
-    else:
-        ctx.skip(
-            None,
-            (*rec_loc, name),
-            f"{short(raw)} differs from {ctx.where(None, shared[key][0])}, from which {key} is imported",
-        )
+    if raw is not MISSING:
+        keep_first(ctx, None, (*rec_loc, name), key, raw, shared)
 
 
 def _shared_docs(ctx: ImportContext, rec_loc: Loc, name: str, shared: dict[str, tuple[Loc, Any]], key: str) -> None:
@@ -638,7 +613,7 @@ def _shared_docs(ctx: ImportContext, rec_loc: Loc, name: str, shared: dict[str, 
 
 
 def _plants(ctx: ImportContext, rec_loc: Loc, facility: Any) -> None:
-    for item_loc, item in _items(ctx, (*rec_loc, "manufacturingPlant")):
+    for item_loc, item in ctx.array(None, (*rec_loc, "manufacturingPlant")):
         plant = item.get("facility") if isinstance(item, Mapping) else None
         if plant is not None and plant == facility:
             ctx.consume(None, item_loc)
@@ -698,7 +673,7 @@ def _export_hazardous_other(ctx: ExportContext) -> None:
 def _import_hazardous_other(ctx: ImportContext) -> None:
     """See the export."""
     subs = []
-    for loc, item in _items(ctx, (*_HAZARDOUS, "other")):
+    for loc, item in ctx.array(None, (*_HAZARDOUS, "other")):
         if not isinstance(item, Mapping):
             ctx.defect(None, loc, f"{short(item)} is not an object", "a hazardous substance record")
             ctx.skip(None, loc, "not a substance record")
@@ -755,7 +730,7 @@ def _export_composition(ctx: ExportContext) -> None:
 def _import_composition(ctx: ImportContext) -> None:
     """See the export; concentrations in other units (ppm, per mille, ...) are converted to %."""
     mats = []
-    for loc, item in _items(ctx, ("materials", "composition")):
+    for loc, item in ctx.array(None, ("materials", "composition")):
         if not isinstance(item, Mapping):
             ctx.defect(None, loc, f"{short(item)} is not an object", "a material record")
             ctx.skip(None, loc, "not a material record")
@@ -967,7 +942,7 @@ def _import_elements(ctx: ImportContext) -> None:
         else:
             share("lead", lead_loc)
             add(active, _element_in(ctx, lead_loc, "lead"))
-    for other_loc, item in _items(ctx, (*_ACTIVE, "other")):
+    for other_loc, item in ctx.array(None, (*_ACTIVE, "other")):
         if not isinstance(item, Mapping):
             ctx.skip(None, other_loc, "not a material record")
             continue
@@ -1100,7 +1075,7 @@ def _import_extinguishing(ctx: ImportContext) -> None:
     agents = []
     documents: list[dict[str, Any]] = []
     fire: tuple[Loc, Any] | None = None
-    for loc, item in _items(ctx, ("safety", "usableExtinguishAgent")):
+    for loc, item in ctx.array(None, ("safety", "usableExtinguishAgent")):
         if not isinstance(item, Mapping):
             ctx.skip(None, loc, "not an extinguishing agent record")
             continue
@@ -1146,7 +1121,7 @@ def _export_labels(ctx: ExportContext) -> None:
 def _import_labels(ctx: ImportContext) -> None:
     """See the export."""
     labels = []
-    for loc, item in _items(ctx, ("safety", "meaningOfLabels")):
+    for loc, item in ctx.array(None, ("safety", "meaningOfLabels")):
         doc = doc_in(ctx, loc, item)
         if doc is None:
             continue
@@ -1185,11 +1160,11 @@ def _import_handling(ctx: ImportContext) -> None:
     applicable = _flag(ctx, ("handling", "applicable"))
     if applicable is False:
         for group in (("handling", "content", "producer"), ("handling", "content", "sparePart")):
-            for item_loc, _ in _items(ctx, group):
+            for item_loc, _ in ctx.array(None, group):
                 ctx.skip(None, item_loc, "handling.applicable is false: Catena-X calls the content dummy data then")
         return
     parts = []
-    for loc, _item in _items(ctx, ("handling", "content", "sparePart")):
+    for loc, _item in ctx.array(None, ("handling", "content", "sparePart")):
         number = _text(ctx, (*loc, "manufacturerPartId"))
         name = _text(ctx, (*loc, "nameAtManufacturer"))
         if number and name:
@@ -1197,7 +1172,7 @@ def _import_handling(ctx: ImportContext) -> None:
         else:
             ctx.skip(None, loc, "a spare part without its number and name")
     producers = []
-    for loc, _item in _items(ctx, ("handling", "content", "producer")):
+    for loc, _item in ctx.array(None, ("handling", "content", "producer")):
         ident = _text(ctx, (*loc, "id"))
         if ident:
             producers.append(ident)
@@ -1233,7 +1208,7 @@ def _export_sources(ctx: ExportContext) -> None:
 def _import_sources(ctx: ImportContext) -> None:
     """See the export."""
     docs = []
-    for loc, item in _items(ctx, ("sources",)):
+    for loc, item in ctx.array(None, ("sources",)):
         if not isinstance(item, Mapping) or not isinstance(item.get("content"), str):
             ctx.skip(None, loc, "a source without content")
             continue

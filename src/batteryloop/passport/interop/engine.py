@@ -113,6 +113,12 @@ def short(value: Any) -> str:
 
 _MONTH_ONLY = re.compile(r"^\d{4}-\d{2}$")
 CAS = re.compile(r"^\d{2,7}-\d{2}-\d{1}$")
+_URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:\S+$")
+
+
+def looks_like_uri(text: str) -> bool:
+    """``scheme:rest`` without white space: a link rather than an identifier or a text."""
+    return bool(_URI.match(text))
 
 
 def full_date(value: str) -> str:
@@ -369,17 +375,29 @@ class ImportContext:
         return raw
 
     def items(self, part: str | None, loc: Loc) -> list[tuple[int, Any]]:
-        """The items of the array at ``loc`` with their indices; anything else than an array is reported."""
+        """The items of the array at ``loc`` with their indices; anything else than an array is reported, naming
+        its JSON type."""
+        return list(enumerate(self._list(part, loc, name_type=True)))
+
+    def array(self, part: str | None, loc: Loc, *, name_type: bool = False) -> list[tuple[Loc, Any]]:
+        """The items of the array at ``loc``, each with its location; anything else than an array is reported (with
+        ``name_type`` as :meth:`items` reports it)."""
+        return [((*loc, i), item) for i, item in enumerate(self._list(part, loc, name_type=name_type))]
+
+    def _list(self, part: str | None, loc: Loc, *, name_type: bool) -> list[Any]:
+        """The array at ``loc`` (consumed when empty); nothing when it is absent, or not an array (reported: with
+        ``name_type`` the defect names what it is instead, the wording of :meth:`items`)."""
         raw = self.get(part, loc)
         if raw is MISSING:
             return []
         if not isinstance(raw, list):
-            self.defect(part, loc, f"{short(raw)} is {schema_mod.json_type(raw)}, not an array", "an array")
-            self.skip(part, loc, "not an array: cannot be read")
+            what = f"{schema_mod.json_type(raw)}, not an array" if name_type else "not an array"
+            self.defect(part, loc, f"{short(raw)} is {what}", "an array")
+            self.skip(part, loc, "not an array: cannot be read" if name_type else "not an array")
             return []
         if not raw:
             self.consume(part, loc)
-        return list(enumerate(raw))
+        return raw
 
     # outcomes
 
@@ -439,6 +457,23 @@ class ImportContext:
         return out
 
 
+def keep_first(
+    ctx: ImportContext, part: str | None, loc: Loc, key: str, value: Any, shared: dict[str, tuple[Loc, Any]]
+) -> None:
+    """A value that several records of the source repeat (``value``, read at ``loc``): the first one read is
+    ``key``'s (kept in ``shared`` with its location); a later one that is the same is consumed, one that differs
+    is reported."""
+    if key not in shared:
+        shared[key] = (loc, value)
+        ctx.consume(part, loc)
+    elif same(shared[key][1], value):
+        ctx.consume(part, loc)
+    else:
+        ctx.skip(
+            part, loc, f"{short(value)} differs from {ctx.where(part, shared[key][0])}, from which {key} is imported"
+        )
+
+
 @dataclass(frozen=True)
 class Transform:
     """Code for attributes whose path needs more than a value copy; the functions' docstrings say what they do."""
@@ -446,6 +481,19 @@ class Transform:
     keys: tuple[str, ...]
     export: Callable[[ExportContext], None]
     import_: Callable[[ImportContext], None]
+
+
+def documented(
+    keys: tuple[str, ...],
+    export: Callable[[ExportContext], None],
+    import_: Callable[[ImportContext], None],
+    doc: str,
+) -> Transform:
+    """The :class:`Transform` of a factory's two functions, both with the docstring ``doc`` (the mapping they
+    serve, with the model's path)."""
+    export.__doc__ = doc
+    import_.__doc__ = doc
+    return Transform(keys, export, import_)
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -486,6 +534,20 @@ class DocumentFormat:
 
     def transform_for(self, key: str) -> Transform | None:
         return self._by_key.get(key)
+
+    def plan(self) -> list[tuple[Attribute, Transform | None]]:
+        """The mapping in the order of the table: each plain attribute (without a transform), and each transform
+        once, at its first attribute."""
+        out: list[tuple[Attribute, Transform | None]] = []
+        done: set[int] = set()
+        for attr in self.mapped():
+            transform = self.transform_for(attr.key)
+            if transform is None:
+                out.append((attr, None))
+            elif id(transform) not in done:
+                done.add(id(transform))
+                out.append((attr, transform))
+        return out
 
     # hooks for the format modules
 
@@ -631,13 +693,9 @@ class DocumentFormat:
         table = attributes()
         data = self._checked(data)
         ctx = ExportContext(self, data, observations, meta)
-        done: set[int] = set()
-        for attr in self.mapped():
-            transform = self.transform_for(attr.key)
+        for attr, transform in self.plan():
             if transform is not None:
-                if id(transform) not in done:
-                    done.add(id(transform))
-                    transform.export(ctx)
+                transform.export(ctx)
                 continue
             value = self.export_value(ctx, attr)
             if value is None:
@@ -705,15 +763,11 @@ class DocumentFormat:
         ctx = ImportContext(self, docs, source, result)
         self._guarded(ctx, (), partial(self.prepare, ctx))
         self._guarded(ctx, (), partial(self.import_meta, ctx))
-        done: set[int] = set()
-        for attr in self.mapped():
-            transform = self.transform_for(attr.key)
+        for attr, transform in self.plan():
             if transform is not None:
-                if id(transform) not in done:
-                    done.add(id(transform))
-                    self._guarded(ctx, transform.keys, partial(transform.import_, ctx))
-                continue
-            self._guarded(ctx, (attr.key,), partial(self._import_plain, ctx, attr))
+                self._guarded(ctx, transform.keys, partial(transform.import_, ctx))
+            else:
+                self._guarded(ctx, (attr.key,), partial(self._import_plain, ctx, attr))
         self._guarded(ctx, (), partial(self.finish, ctx))
         for part, loc, value in ctx.unconsumed():
             if value == [] or value == {}:

@@ -29,6 +29,10 @@ is a second identifier of its first document. Import resolves the identifiers th
 document of the handover part but a URI is taken as the link itself. Substance and material identifiers are CAS
 numbers in this model: another scheme (EC, IUPAC) has no place.
 
+The structures this model shares with Battery Pass 1.2 (battery materials, hazardous substances, recycled content,
+original and remaining power capability, negative events) are mapped by :mod:`.samm`, with the spelling and parts of
+this model (:data:`IDTA`).
+
 The DPP metadata (granularity, schema version, status, last update, content specifications) and the nameplate's
 ``URIOfTheProduct`` are registry metadata: export writes the registry's, import understands and does not import them
 (a granularity other than ``Item`` is reported: the registry keeps one passport per battery).
@@ -43,21 +47,24 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from batteryloop.passport.attributes import Attribute
+from batteryloop.passport.interop import samm
 from batteryloop.passport.interop.engine import (
     SKIP,
     ExportContext,
     ImportContext,
-    MultiDocumentFormat,
     NotRepresentable,
     Transform,
+    documented,
     is_number,
     join_address,
-    same,
+    keep_first,
+    looks_like_uri,
     short,
     split_address,
     utc_text,
 )
 from batteryloop.passport.interop.paths import MISSING, FieldPath, Loc, render
+from batteryloop.passport.interop.samm import SammFormat
 from batteryloop.passport.interop.schema import MLT_EXPECTED, multilanguage_object_message
 
 NP, TD, PC, MC, CF, CI, HD, DM = (
@@ -97,9 +104,6 @@ _VDI_CLASS = {
     "collection_and_reuse_information": ("03-02", "Operation"),
     "negative_event_reports": ("03-04", "Inspection, maintenance, testing"),
 }
-_CAS = re.compile(r"^\d{2,7}-\d{2}-\d{1}$")
-_HAZARD_CLASSES = ("AcuteToxicity", "SkinCorrosionOrIrritation", "EyeDamageOrIrritation")
-_MATERIALS = {"cobalt": "Cobalt", "nickel": "Nickel", "lithium": "Lithium", "lead": "Lead"}
 # Life-cycle phases of DIN DKE SPEC 99100 that the model's description names for the Annex II stages
 _PHASES = {
     "raw_material_acquisition": "A1 - raw material supply (and upstream production)",
@@ -122,6 +126,8 @@ _MIME = {
     ".pdf": "application/pdf",
 }
 _MLT_PATHS = frozenset({f"{NP}:ManufacturerName"})
+# what the mappings shared with Battery Pass (samm.py) need to know of this model
+IDTA = samm.Model(label="IDTA-02035", component=("ComponentName", "ComponentId"), name_type=True)
 
 
 def _mime_of(url: str) -> str:
@@ -143,7 +149,7 @@ def mlt_in(ctx: ImportContext, part: str, loc: Loc, raw: Any) -> str | None:
 
     The object form ``{"de": "text"}`` (not what the schema wants) is read too, and reported as a defect.
     """
-    language = ctx.fmt.language if isinstance(ctx.fmt, IdtaFormat) else "en"
+    language = samm.language(ctx)
     if isinstance(raw, str):
         ctx.defect(part, loc, f"a plain text {short(raw)} where the schema wants multi-language text", MLT_EXPECTED)
         ctx.consume(part, loc)
@@ -201,7 +207,7 @@ def _add_document(
     extra_ids: tuple[tuple[str, str], ...] = (),
 ) -> str:
     """Write one document to the handover part; returns its identifier."""
-    language = ctx.fmt.language if isinstance(ctx.fmt, IdtaFormat) else "en"
+    language = samm.language(ctx)
     vdi_id, vdi_name = _VDI_CLASS[key]
     classes = [{"ClassId": vdi_id, "ClassName": mlt(vdi_name, "en"), "ClassificationSystem": VDI2770}]
     if doc.get("document_type"):
@@ -330,10 +336,6 @@ def _resolve(ctx: ImportContext, key: str, identifier: str) -> _Resolved | None:
     return _Resolved(n, url, doc, extra)
 
 
-def _looks_like_uri(text: str) -> bool:
-    return bool(re.match(r"^[A-Za-z][A-Za-z0-9+.-]*:\S+$", text))
-
-
 def _id_list(ctx: ImportContext, part: str, loc: Loc) -> list[tuple[Loc, str]]:
     raw = ctx.get(part, loc)
     if raw is MISSING:
@@ -359,6 +361,11 @@ def _id_list(ctx: ImportContext, part: str, loc: Loc) -> list[tuple[Loc, str]]:
 
 
 def _documents_transform(key: str, part: str, loc: Loc) -> Transform:
+    doc = (
+        f"{key} (list of Document) <-> documents of HandoverDocumentation referenced from "
+        f"{part}:{render(None, loc)}[] (title, file URL and MIME type, document type)."
+    )
+
     def export(ctx: ExportContext) -> None:
         docs = ctx.value(key) or []
         ids = [_add_document(ctx, key, f"{key}-{n + 1}", d) for n, d in enumerate(docs)]
@@ -371,7 +378,7 @@ def _documents_transform(key: str, part: str, loc: Loc) -> Transform:
             if resolved is not None and resolved.url:
                 out.append(resolved.doc)
                 ctx.consume(part, item_loc)
-            elif resolved is None and _looks_like_uri(identifier):
+            elif resolved is None and looks_like_uri(identifier):
                 out.append({"url": identifier})
                 ctx.consume(part, item_loc)
             else:
@@ -383,12 +390,7 @@ def _documents_transform(key: str, part: str, loc: Loc) -> Transform:
         if out:
             ctx.set(key, out)
 
-    export.__doc__ = (
-        f"{key} (list of Document) <-> documents of HandoverDocumentation referenced from "
-        f"{part}:{render(None, loc)}[] (title, file URL and MIME type, document type)."
-    )
-    import_.__doc__ = export.__doc__
-    return Transform((key,), export, import_)
+    return documented((key,), export, import_, doc)
 
 
 def _export_conformity(ctx: ExportContext) -> None:
@@ -421,7 +423,7 @@ def _import_conformity(ctx: ImportContext) -> None:
                     ctx.skip(NP, item_loc, f"a further declaration number {number!r}: one is kept")
                 else:
                     ctx.set("eu_declaration_of_conformity_id", number)
-        elif resolved is None and _looks_like_uri(identifier):
+        elif resolved is None and looks_like_uri(identifier):
             docs.append({"url": identifier})
             ctx.consume(NP, item_loc)
         elif resolved is None and "eu_declaration_of_conformity_id" not in ctx.result.data:
@@ -442,7 +444,7 @@ def _export_address(ctx: ExportContext) -> None:
     CityTown, NationalCode (each multi-language text); see :func:`~.engine.split_address`."""
     if not ctx.has("manufacturer_postal_address"):
         return
-    lang = _lang(ctx)
+    lang = samm.language(ctx)
     a = split_address(str(ctx.value("manufacturer_postal_address")))
     for name, text in (
         ("Street", a.street),
@@ -466,10 +468,6 @@ def _import_address(ctx: ImportContext) -> None:
     )
     if text:
         ctx.set("manufacturer_postal_address", text)
-
-
-def _lang(ctx: ExportContext | ImportContext) -> str:
-    return ctx.fmt.language if isinstance(ctx.fmt, IdtaFormat) else "en"
 
 
 def _export_labels(ctx: ExportContext) -> None:
@@ -511,213 +509,58 @@ def _import_labels(ctx: ImportContext) -> None:
 # ---------------------------------------------------------------------------------------------------------------------
 # Technical data and product condition
 
-
-def _export_original_power(ctx: ExportContext) -> None:
-    """original_power_capability <-> ``OriginalPowerCapability[]`` {atSoC [%], powerCapabilityAt [W]}; a
-    measurement time has no place."""
-    entries = ctx.value("original_power_capability") or []
-    ctx.put(
-        TD,
-        ("TechnicalPropertyAreas", "PowerCapability", "OriginalPowerCapability"),
-        [{"atSoC": e["soc_pct"], "powerCapabilityAt": e["power_W"]} for e in entries],
-    )
-    if any(e.get("measured_at") for e in entries):
-        ctx.lose("original_power_capability", "IDTA-02035 has no measurement time for the original power capability")
-
-
-def _import_original_power(ctx: ImportContext) -> None:
-    """See the export."""
-    loc: Loc = ("TechnicalPropertyAreas", "PowerCapability", "OriginalPowerCapability")
-    out = []
-    for i, item in ctx.items(TD, loc):
-        if not isinstance(item, Mapping):
-            ctx.skip(TD, (*loc, i), "not a power capability record")
-            continue
-        soc = ctx.read(TD, (*loc, i, "atSoC"), "number")
-        power = ctx.read(TD, (*loc, i, "powerCapabilityAt"), "number")
-        if soc is not None and power is not None:
-            out.append({"soc_pct": soc, "power_W": power})
-    if out:
-        ctx.set("original_power_capability", out)
-
-
-def _export_remaining_power(ctx: ExportContext) -> None:
-    """remaining_power_capability <-> ``RemainingPowerCapability`` {RemainingPowerCapabilityValue {AtSoC,
-    PowerCapabilityAt [W], RPCLastUpdated}, LastUpdate}: the model holds one entry (the one at 80 %, else the first)."""
-    entries = ctx.value("remaining_power_capability") or []
-    if any(e.get("soc_pct") is None for e in entries):
-        ctx.lose("remaining_power_capability", "the model holds a remaining power at a state of charge only")
-    entries = [e for e in entries if e.get("soc_pct") is not None]
-    if not entries:
-        return
-    entry = next((e for e in entries if float(e["soc_pct"]) == 80.0), entries[0])
-    if len(entries) > 1:
-        ctx.lose("remaining_power_capability", "IDTA-02035 holds the remaining power capability at one state of charge")
-    if not entry.get("measured_at"):
-        ctx.lose("remaining_power_capability", "the model wants a time per entry; the passport's time was written")
-    when = ctx.time_of("remaining_power_capability")
-    ctx.put(
-        PC,
-        ("RemainingPowerCapability",),
-        {
-            "RemainingPowerCapabilityValue": {
-                "RPCLastUpdated": utc_text(str(entry.get("measured_at") or when)),
-                "AtSoC": entry["soc_pct"],
-                "PowerCapabilityAt": entry["power_W"],
-            },
-            "LastUpdate": when,
-        },
-    )
+_ORIGINAL_POWER = samm.original_power(
+    IDTA, TD, ("TechnicalPropertyAreas", "PowerCapability", "OriginalPowerCapability")
+)
+_NEGATIVE_EVENTS = samm.negative_events(
+    IDTA, PC, ("NegativeEvents",), event="NegativeEventValue", time="LastUpdate", required=False
+)
+# RemainingPowerCapabilityValue: what each property holds of an entry, in the model's order
+_RPC_FIELDS = {"measured_at": "RPCLastUpdated", "soc_pct": "AtSoC", "power_W": "PowerCapabilityAt"}
 
 
 def _import_remaining_power(ctx: ImportContext) -> None:
-    """See the export."""
+    """remaining_power_capability <- ``ProductCondition:RemainingPowerCapability``: one entry, its time from
+    RPCLastUpdated; LastUpdate is the attribute's measurement time (see the export)."""
     value_loc: Loc = ("RemainingPowerCapability", "RemainingPowerCapabilityValue")
     raw = ctx.get(PC, value_loc)
     if raw is MISSING:
         return
-    if not isinstance(raw, Mapping) or "AtSoC" not in raw or "PowerCapabilityAt" not in raw:
-        ctx.skip(PC, value_loc, "a remaining power capability without state of charge and power")
+    entry = samm.remaining_power_entry(ctx, PC, value_loc, raw, _RPC_FIELDS, report_at=value_loc)
+    if entry is None:
         return
-    soc = ctx.read(PC, (*value_loc, "AtSoC"), "number")
-    power = ctx.read(PC, (*value_loc, "PowerCapabilityAt"), "number")
-    when = ctx.read(PC, (*value_loc, "RPCLastUpdated"), "text")
-    if soc is None or power is None:
-        return
-    entry: dict[str, Any] = {"soc_pct": soc, "power_W": power}
-    if isinstance(when, str):
-        try:
-            entry["measured_at"] = utc_text(when)
-        except ValueError:
-            ctx.defect(PC, (*value_loc, "RPCLastUpdated"), f"{when!r} is not a date-time", "an ISO 8601 date-time")
     ctx.set("remaining_power_capability", [entry])
     ctx.observe("remaining_power_capability", PC, ("RemainingPowerCapability", "LastUpdate"))
 
 
-def _export_negative_events(ctx: ExportContext) -> None:
-    """negative_events <-> ``NegativeEvents[]`` {NegativeEventValue, LastUpdate}: the event and its time."""
-    events = ctx.value("negative_events") or []
-    if not events:
-        return
-    out = []
-    for e in events:
-        if not e.get("time"):
-            ctx.lose("negative_events", "an event without a time: the model wants one; the passport's time was written")
-        out.append(
-            {
-                "NegativeEventValue": e["event"],
-                "LastUpdate": utc_text(str(e.get("time") or ctx.time_of("negative_events"))),
-            }
-        )
-    ctx.put(PC, ("NegativeEvents",), out)
-
-
-def _import_negative_events(ctx: ImportContext) -> None:
-    """See the export."""
-    out = []
-    for i, item in ctx.items(PC, ("NegativeEvents",)):
-        loc: Loc = ("NegativeEvents", i)
-        if not isinstance(item, Mapping) or not isinstance(item.get("NegativeEventValue"), str):
-            ctx.skip(PC, loc, "a negative event without its description")
-            continue
-        event: dict[str, Any] = {"event": ctx.take(PC, (*loc, "NegativeEventValue"))}
-        when = ctx.read(PC, (*loc, "LastUpdate"), "text")
-        if isinstance(when, str):
-            try:
-                event["time"] = utc_text(when)
-            except ValueError:
-                ctx.defect(PC, (*loc, "LastUpdate"), f"{when!r} is not a date-time", "an ISO 8601 date-time")
-        out.append(event)
-    if out:
-        ctx.set("negative_events", out)
+_REMAINING_POWER = Transform(
+    ("remaining_power_capability",),
+    samm.remaining_power_export(
+        IDTA,
+        PC,
+        ("RemainingPowerCapability",),
+        value="RemainingPowerCapabilityValue",
+        fields=_RPC_FIELDS,
+        time="LastUpdate",
+    ),
+    _import_remaining_power,
+)
 
 
 # ---------------------------------------------------------------------------------------------------------------------
 # Material composition
 
-
-def _cas_in(ctx: ImportContext, loc: Loc) -> Any:
-    return ctx.cas_number(MC, loc)
-
-
-def _location_in(ctx: ImportContext, loc: Loc) -> tuple[Any, Any]:
-    name = ctx.read(MC, (*loc, "ComponentName"), "text")
-    ident = ctx.read(MC, (*loc, "ComponentId"), "text")
-    ctx.consume(MC, loc)
-    return name, ident
-
-
-def _cas_out(ctx: ExportContext, key: str, entry: Mapping[str, Any]) -> str | None:
-    """The identifier of a material or substance where it is a CAS number (the only scheme of the model)."""
-    identifier, scheme = entry.get("identifier"), entry.get("identifier_scheme")
-    if identifier is None:
-        return None
-    if scheme in (None, "CAS") and _CAS.match(identifier):
-        return str(identifier)
-    ctx.lose(key, f"{identifier} is not a CAS number (scheme {scheme or 'not given'})")
-    return None
-
-
-def _lose_substance_extras(ctx: ExportContext, key: str, entry: Mapping[str, Any], label: str) -> None:
-    if entry.get("critical_raw_material") is not None:
-        ctx.lose(key, f"{label} has no critical-raw-material flag for a hazardous substance")
-    if entry.get("documents") or entry.get("impact_documents"):
-        ctx.lose(key, f"{label} has no place for the documentation or impact documents of a hazardous substance")
-
-
-def _export_materials(ctx: ExportContext) -> None:
-    """detailed_composition <-> ``BatteryMaterials[]``: name, CAS number, location (component name and id), mass
-    [kg], critical-raw-material flag. An identifier of another scheme, concentration, recycled and renewable shares
-    and the documentation have no place."""
-    out = []
-    for m in ctx.value("detailed_composition") or []:
-        item: dict[str, Any] = {
-            "BatteryMaterialLocation": {
-                k: v
-                for k, v in (("ComponentName", m.get("component")), ("ComponentId", m.get("component_id")))
-                if v is not None
-            },
-            "BatteryMaterialName": m["name"],
-        }
-        cas = _cas_out(ctx, "detailed_composition", m)
-        if cas is not None:
-            item["BatteryMaterialIdentifier"] = cas
-        if m.get("mass_kg") is not None:
-            item["BatteryMaterialMass"] = m["mass_kg"]
-        if m.get("critical_raw_material") is not None:
-            item["IsCriticalRawMaterial"] = m["critical_raw_material"]
-        if any(m.get(k) is not None for k in ("concentration_pct", "recycled_pct", "renewable_pct")):
-            ctx.lose(
-                "detailed_composition",
-                "IDTA-02035 has no place for a material's concentration, recycled or renewable share",
-            )
-        if m.get("documents"):
-            ctx.lose("detailed_composition", "IDTA-02035 has no place for the documentation of a material")
-        out.append(item)
-    ctx.put(MC, ("BatteryMaterials",), out)
-
-
-def _import_materials(ctx: ImportContext) -> None:
-    """See the export."""
-    out = []
-    for i, item in ctx.items(MC, ("BatteryMaterials",)):
-        loc: Loc = ("BatteryMaterials", i)
-        if not isinstance(item, Mapping) or not isinstance(item.get("BatteryMaterialName"), str):
-            ctx.skip(MC, loc, "a material without a name")
-            continue
-        component, component_id = _location_in(ctx, (*loc, "BatteryMaterialLocation"))
-        mat = {
-            "name": ctx.take(MC, (*loc, "BatteryMaterialName")),
-            "identifier": _cas_in(ctx, (*loc, "BatteryMaterialIdentifier")),
-            "identifier_scheme": "CAS" if item.get("BatteryMaterialIdentifier") is not None else None,
-            "component": component,
-            "component_id": component_id,
-            "mass_kg": ctx.read(MC, (*loc, "BatteryMaterialMass"), "number"),
-            "critical_raw_material": ctx.read(MC, (*loc, "IsCriticalRawMaterial"), "boolean"),
-        }
-        out.append({k: v for k, v in mat.items() if v is not None})
-    if out:
-        ctx.set("detailed_composition", out)
+_BATTERY_MATERIALS = samm.materials(
+    IDTA,
+    MC,
+    ("BatteryMaterials",),
+    location="BatteryMaterialLocation",
+    name="BatteryMaterialName",
+    identifier="BatteryMaterialIdentifier",
+    mass="BatteryMaterialMass",
+    critical="IsCriticalRawMaterial",
+    mass_unit="kg",
+)
 
 
 def _export_hazardous(ctx: ExportContext) -> None:
@@ -727,58 +570,42 @@ def _export_hazardous(ctx: ExportContext) -> None:
     out = []
     for s in ctx.value("hazardous_substances") or []:
         item: dict[str, Any] = {"HazardousSubstanceName": s["name"]}
-        cas = _cas_out(ctx, "hazardous_substances", s)
+        cas = samm.cas_out(ctx, "hazardous_substances", s)
         if cas is not None:
             item["HazardousSubstanceIdentifier"] = cas
         cls = s.get("hazard_class")
         if cls is not None:
-            if cls in _HAZARD_CLASSES:
+            if cls in samm.HAZARD_CLASSES:
                 item["HazardousSubstanceClass"] = cls
             else:
-                ctx.lose("hazardous_substances", f"hazard class {cls!r} is none of {', '.join(_HAZARD_CLASSES)}")
+                ctx.lose("hazardous_substances", f"hazard class {cls!r} is none of {', '.join(samm.HAZARD_CLASSES)}")
         if s.get("concentration_pct") is not None:
             item["HazardousSubstanceConcentration"] = s["concentration_pct"]
         if s.get("impact"):
             item["HazardousSubstanceImpact"] = list(s["impact"])
-        location = {
-            k: v
-            for k, v in (("ComponentName", s.get("location")), ("ComponentId", s.get("location_id")))
-            if v is not None
-        }
+        location = samm.location_out(IDTA, s.get("location"), s.get("location_id"))
         if location:
             item["HazardousSubstanceLocation"] = location
-        _lose_substance_extras(ctx, "hazardous_substances", s, "IDTA-02035")
+        samm.lose_substance_extras(ctx, IDTA, "hazardous_substances", s)
         out.append(item)
     ctx.put(MC, ("HazardousSubstances",), out)
 
 
-def _import_hazardous(ctx: ImportContext) -> None:
-    """See the export."""
-    out = []
-    for i, item in ctx.items(MC, ("HazardousSubstances",)):
-        loc: Loc = ("HazardousSubstances", i)
-        if not isinstance(item, Mapping) or not isinstance(item.get("HazardousSubstanceName"), str):
-            ctx.skip(MC, loc, "a hazardous substance without a name")
-            continue
-        location, location_id = (
-            _location_in(ctx, (*loc, "HazardousSubstanceLocation"))
-            if isinstance(item.get("HazardousSubstanceLocation"), Mapping)
-            else (None, None)
-        )
-        impact = ctx.read(MC, (*loc, "HazardousSubstanceImpact"), "texts")
-        sub = {
-            "name": ctx.take(MC, (*loc, "HazardousSubstanceName")),
-            "identifier": _cas_in(ctx, (*loc, "HazardousSubstanceIdentifier")),
-            "identifier_scheme": "CAS" if item.get("HazardousSubstanceIdentifier") is not None else None,
-            "hazard_class": ctx.read(MC, (*loc, "HazardousSubstanceClass"), "text"),
-            "concentration_pct": ctx.read(MC, (*loc, "HazardousSubstanceConcentration"), "number"),
-            "location": location,
-            "location_id": location_id,
-            "impact": impact or None,
-        }
-        out.append({k: v for k, v in sub.items() if v is not None})
-    if out:
-        ctx.set("hazardous_substances", out)
+_HAZARDOUS_SUBSTANCES = Transform(
+    ("hazardous_substances",),
+    _export_hazardous,
+    samm.hazardous_import(
+        IDTA,
+        MC,
+        ("HazardousSubstances",),
+        name="HazardousSubstanceName",
+        identifier="HazardousSubstanceIdentifier",
+        hazard_class="HazardousSubstanceClass",
+        concentration="HazardousSubstanceConcentration",
+        impact="HazardousSubstanceImpact",
+        location="HazardousSubstanceLocation",
+    ),
+)
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -878,7 +705,7 @@ def _import_carbon_footprint(ctx: ImportContext) -> None:
                 ctx.defect(CF, (*loc, name), f"{short(raw)} is not an array of texts", "an array of texts")
             elif name == "PerformanceClass" and not isinstance(raw, str):
                 ctx.defect(CF, (*loc, name), f"{short(raw)} is not a text", "a text")
-            _keep_shared(ctx, CF, (*loc, name), key, raw, shared)
+            keep_first(ctx, CF, (*loc, name), key, raw, shared)
         study_loc: Loc = (*loc, "WebLinkToPublicCarbonFootprintStudy")
         if ctx.get(CF, study_loc) is not MISSING:
             study = []
@@ -886,33 +713,19 @@ def _import_carbon_footprint(ctx: ImportContext) -> None:
                 resolved = _resolve(ctx, "carbon_footprint_study", identifier)
                 if resolved is not None and resolved.url:
                     study.append(resolved.doc)
-                elif resolved is None and _looks_like_uri(identifier):
+                elif resolved is None and looks_like_uri(identifier):
                     study.append({"url": identifier})
                 else:
                     ctx.skip(
                         CF, id_loc, f"document {identifier!r} is not in HandoverDocumentation, so its link is unknown"
                     )
-            _keep_shared(ctx, CF, study_loc, "carbon_footprint_study", study, shared)
+            keep_first(ctx, CF, study_loc, "carbon_footprint_study", study, shared)
         _import_figure(ctx, loc, rec, reverse, stages)
     for key, (_, value) in shared.items():
         if value not in ([], None, ""):
             ctx.set(key, value)
     if stages:
         ctx.set("carbon_footprint_per_lifecycle_stage", stages)
-
-
-def _keep_shared(
-    ctx: ImportContext, part: str, loc: Loc, key: str, value: Any, shared: dict[str, tuple[Loc, Any]]
-) -> None:
-    if key not in shared:
-        shared[key] = (loc, value)
-        ctx.consume(part, loc)
-    elif same(shared[key][1], value):
-        ctx.consume(part, loc)
-    else:
-        ctx.skip(
-            part, loc, f"{short(value)} differs from {ctx.where(part, shared[key][0])}, from which {key} is imported"
-        )
 
 
 def _import_figure(
@@ -977,7 +790,7 @@ def _import_figure(
 def _export_spare_parts(ctx: ExportContext) -> None:
     """spare_part_sources <-> ``SparePartSources[]``: supplier name (multi-language), address (Street, PostalCode =
     postcode and place, NationalCode), e-mail, web address, components (PartName, PartNumber)."""
-    lang = _lang(ctx)
+    lang = samm.language(ctx)
     out = []
     for s in ctx.value("spare_part_sources") or []:
         item: dict[str, Any] = {
@@ -1045,51 +858,25 @@ def _import_spare_parts(ctx: ImportContext) -> None:
         ctx.set("spare_part_sources", out)
 
 
-def _export_recycled(ctx: ExportContext) -> None:
-    """recycled_content <-> ``RecycledContentInformation[]`` {RecycledMaterial (Cobalt, Nickel, Lithium, Lead),
-    PreConsumerShare, PostConsumerShare} [%]; the total is their sum (a total without the split has no place)."""
-    out = []
-    for r in ctx.value("recycled_content") or []:
-        item: dict[str, Any] = {"RecycledMaterial": _MATERIALS[r["material"]]}
-        for ours, theirs in (("pre_consumer_pct", "PreConsumerShare"), ("post_consumer_pct", "PostConsumerShare")):
-            if r.get(ours) is not None:
-                item[theirs] = r[ours]
-        if r.get("total_pct") is not None and (r.get("pre_consumer_pct") is None or r.get("post_consumer_pct") is None):
-            ctx.lose("recycled_content", "IDTA-02035 holds the pre- and post-consumer shares, not their total alone")
-        out.append(item)
-    ctx.put(CI, ("RecycledContentInformation",), out)
-
-
-def _import_recycled(ctx: ImportContext) -> None:
-    """See the export."""
-    reverse = {v.lower(): k for k, v in _MATERIALS.items()}
-    out = []
-    for i, item in ctx.items(CI, ("RecycledContentInformation",)):
-        loc: Loc = ("RecycledContentInformation", i)
-        material = item.get("RecycledMaterial") if isinstance(item, Mapping) else None
-        if not isinstance(material, str) or material.lower() not in reverse:
-            ctx.skip(CI, loc, f"recycled content of {short(material)}: Art. 8 names cobalt, lithium, nickel and lead")
-            continue
-        ctx.consume(CI, (*loc, "RecycledMaterial"))
-        entry: dict[str, Any] = {"material": reverse[material.lower()]}
-        for theirs, ours in (("PreConsumerShare", "pre_consumer_pct"), ("PostConsumerShare", "post_consumer_pct")):
-            value = ctx.read(CI, (*loc, theirs), "number")
-            if value is not None:
-                entry[ours] = value
-        out.append(entry)
-    if out:
-        ctx.set("recycled_content", out)
+_RECYCLED_CONTENT = samm.recycled(
+    IDTA,
+    CI,
+    ("RecycledContentInformation",),
+    material="RecycledMaterial",
+    pre="PreConsumerShare",
+    post="PostConsumerShare",
+)
 
 
 # ---------------------------------------------------------------------------------------------------------------------
 # The format
 
 
-class IdtaFormat(MultiDocumentFormat):
+class IdtaFormat(SammFormat):
     """IDTA-02035 parts 1-7 and the DPP metadata, one JSON document per part."""
 
     name = "idta-02035"
-    label = "IDTA-02035"
+    label = IDTA.label
     parts = (NP, TD, PC, MC, CF, CI, HD, DM)
     part_files: ClassVar[Mapping[str, str]] = {
         NP: r"nameplate",
@@ -1123,10 +910,10 @@ class IdtaFormat(MultiDocumentFormat):
     )
     transforms = (
         Transform(("manufacturer_postal_address",), _export_address, _import_address),
-        Transform(("hazardous_substances",), _export_hazardous, _import_hazardous),
+        _HAZARDOUS_SUBSTANCES,
         Transform(_CF_KEYS, _export_carbon_footprint, _import_carbon_footprint),
-        Transform(("recycled_content",), _export_recycled, _import_recycled),
-        Transform(("original_power_capability",), _export_original_power, _import_original_power),
+        _RECYCLED_CONTENT,
+        _ORIGINAL_POWER,
         _documents_transform(
             "cycle_life_reference_test", TD, ("TechnicalPropertyAreas", "Lifetime", "CycleLifeReferenceTest")
         ),
@@ -1139,19 +926,15 @@ class IdtaFormat(MultiDocumentFormat):
         _documents_transform(
             "collection_and_reuse_information", CI, ("EndOfLifeInformation", "InformationOnCollection")
         ),
-        Transform(("detailed_composition",), _export_materials, _import_materials),
+        _BATTERY_MATERIALS,
         Transform(("spare_part_sources",), _export_spare_parts, _import_spare_parts),
         _documents_transform("dismantling_information", CI, ("DismantlingAndRemovalInformation",)),
         _documents_transform("safety_measures", CI, ("SafetyMeasures", "SafetyInstructions")),
         _documents_transform("test_report_results", NP, ("ResultsOfTestReportsProvingCompliance",)),
-        Transform(("remaining_power_capability",), _export_remaining_power, _import_remaining_power),
-        Transform(("negative_events",), _export_negative_events, _import_negative_events),
+        _REMAINING_POWER,
+        _NEGATIVE_EVENTS,
         _documents_transform("negative_event_reports", PC, ("InformationOnAccidents",)),
     )
-
-    def __init__(self, schema_dir: Path | None = None, *, language: str = "en") -> None:
-        super().__init__(schema_dir)
-        self.language = language
 
     def schema_file(self, part: str | None, document: Any) -> str:
         return SCHEMAS[str(part)]
@@ -1168,10 +951,6 @@ class IdtaFormat(MultiDocumentFormat):
             text = mlt_in(ctx, part, loc, raw)
             return SKIP if text is None else text
         return super().decode(ctx, attr, path, part, loc, raw)
-
-    def enum_aliases(self, key: str) -> dict[str, str]:
-        # a stationary battery energy storage system is an industrial battery (Art. 3(1)(13), (14))
-        return {"stationary": "industrial"} if key == "battery_category" else {}
 
     def export_meta(self, ctx: ExportContext) -> None:
         """URIOfTheProduct is the passport's public link; the DPP metadata (granularity Item, schema version, status,
