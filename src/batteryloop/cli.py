@@ -19,6 +19,8 @@ from rich.console import Console
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
+from batteryloop.commands import load_all as load_command_modules
+from batteryloop.commands.groups import health_app, telemetry_app
 from batteryloop.config import Settings, get_settings
 from batteryloop.db import make_engine, make_session_factory, transaction
 from batteryloop.errors import BatteryloopError, ValidationError
@@ -36,6 +38,8 @@ app.add_typer(db_app, name="db")
 app.add_typer(keys_app, name="keys")
 app.add_typer(org_app, name="organisations")
 app.add_typer(passport_app, name="passport")
+app.add_typer(telemetry_app, name="telemetry")
+app.add_typer(health_app, name="health")
 
 out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
@@ -453,6 +457,7 @@ def passport_revoke(
 
 def main() -> None:
     """Entry point: run the command; a batteryloop error becomes a clear message and its exit code."""
+    load_command_modules()
     try:
         rc = app(standalone_mode=False)
         if isinstance(rc, int) and rc:

@@ -1,0 +1,12 @@
+"""The Typer apps of the command groups, shared by the modules that add commands to them."""
+
+from __future__ import annotations
+
+import typer
+
+telemetry_app = typer.Typer(
+    help="Battery data: ingest BMS and cycler files into the telemetry store.", no_args_is_help=True
+)
+health_app = typer.Typer(
+    help="State of health and expected lifetime (Annex VII) from battery data.", no_args_is_help=True
+)

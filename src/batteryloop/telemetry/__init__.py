@@ -1,0 +1,1 @@
+"""Battery data in: the canonical BMS format, cycler exports, quality checks and the partitioned Parquet store."""

@@ -1,0 +1,1 @@
+"""Readers turn a file into the canonical frame of :mod:`batteryloop.telemetry.schema`."""
