@@ -23,8 +23,8 @@ demo: $(VENV)/.installed
 	$(BIN)/batteryloop demo
 
 lint: $(VENV)/.installed-dev
-	$(BIN)/ruff check src tests bench
-	$(BIN)/ruff format --check src tests bench
+	$(BIN)/ruff check src tests bench scripts
+	$(BIN)/ruff format --check src tests bench scripts
 
 typecheck: $(VENV)/.installed-dev
 	$(BIN)/mypy
