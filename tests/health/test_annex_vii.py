@@ -189,6 +189,9 @@ def test_deep_discharge_events_are_counted_not_samples():
     cmin = np.where(np.arange(v.size) == 2, 2.0, 3.0)
     s_min = from_frame(frame_of(np.zeros(v.size), v, cell_voltage_min_V=cmin), rest_current_A=0.01, max_gap_s=120)
     assert annex_vii.deep_discharge_events(s_min, 2.5, 0.05).count == 1
+    # with a margin, a dip of 10 mV (a normal end of discharge) is not an event; 50 and 200 mV are
+    assert annex_vii.deep_discharge_events(s, 2.5, 0.05, margin_V=0.02).count == 2
+    assert list(annex_vii.deep_discharge_events(s, 2.5, 0.05, margin_V=0.02).lowest_V) == pytest.approx([2.45, 2.3])
 
 
 def test_time_in_extreme_temperatures():

@@ -20,6 +20,7 @@ from __future__ import annotations
 import pickle
 import time
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,7 @@ import polars as pl
 import pytest
 
 from batteryloop.health.cycles import cycle_table
+from batteryloop.health.pipeline import estimate
 from batteryloop.telemetry.readers import arbin
 from batteryloop.telemetry.readers._cycler import CyclerRead
 from tests.conftest import shared_path
@@ -221,3 +223,19 @@ def test_resistance_follows_the_testers_estimate(calce: dict[str, Cell]) -> None
         assert correlation > 0.9
         assert 1.0 < np.median(ratio) < 1.3  # a step read within milliseconds vs the tester's own pulse estimate
         assert ours[-50:].mean() > 1.3 * ours[:50].mean()  # the resistance rises as the cells age
+
+
+def test_a_normal_end_of_discharge_is_not_a_deep_discharge(calce: dict[str, Cell]) -> None:
+    """The tester ends every discharge on crossing the 2.7 V cut-off; its last samples read 2.6995 V. Those are normal
+    ends of discharge, not deep-discharge events (Annex VII Part B(4)); a voltage further below would be one."""
+    frame = calce["CS2_35"].read.frame
+    frame = frame.filter(pl.col("timestamp") < frame["timestamp"][0] + timedelta(days=3))
+    assert frame["voltage_V"].min() < 2.7  # the cut-off is touched, and just crossed
+    result = estimate(frame, nominal_capacity_Ah=NOMINAL_AH, chemistry="LCO").as_dict()
+    assert result["deep_discharge_events"]["value"] == 0
+    deeper = frame.with_columns(
+        pl.when(pl.col("voltage_V") < 2.7).then(pl.col("voltage_V") - 0.1).otherwise(pl.col("voltage_V"))
+    )
+    ends = int((frame["voltage_V"] < 2.7).cast(pl.Int8).diff().eq(1).sum())
+    assert ends > 0
+    assert estimate(deeper, nominal_capacity_Ah=NOMINAL_AH, chemistry="LCO").value("deep_discharge_events") == ends

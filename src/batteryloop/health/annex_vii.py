@@ -193,17 +193,21 @@ def _schmitt(enter: BoolArray, leave: BoolArray) -> BoolArray:
     return state
 
 
-def deep_discharge_events(series: TimeSeries, cell_voltage_min_V: float, hysteresis_V: float) -> Events:
+def deep_discharge_events(
+    series: TimeSeries, cell_voltage_min_V: float, hysteresis_V: float, *, margin_V: float = 0.0
+) -> Events:
     """Count deep-discharge events: the (lowest) cell voltage below the lower cut-off (Annex VII Part B(4)).
 
-    An event starts at the first sample below ``cell_voltage_min_V`` [V] and ends when the voltage is back above
-    ``cell_voltage_min_V + hysteresis_V``; samples in between belong to it. Events are counted, not samples.
+    An event starts at the first sample below ``cell_voltage_min_V - margin_V`` [V] and ends when the voltage is back
+    above ``cell_voltage_min_V + hysteresis_V``; samples in between belong to it. Events are counted, not samples.
+    ``margin_V`` keeps a normal end of discharge, which stops on crossing the cut-off and may read a few millivolts
+    below it, from counting as a deep discharge.
     """
     if series.cell_voltage_min_V is not None:
         low, scale = series.cell_voltage_min_V, 1.0
     else:  # the pack voltage against the limits times the cells in series: no full-length division
         low, scale = series.voltage_V, float(series.cells_in_series)
-    below = low < cell_voltage_min_V * scale  # NaN compares False
+    below = low < (cell_voltage_min_V - margin_V) * scale  # NaN compares False
     if not below.any():
         z = np.zeros(0)
         return Events(z, z, z)

@@ -930,13 +930,15 @@ class _Estimator:
             ):
                 self.p[key] = _missing("time in extreme temperature", why)
             return
-        events = annex_vii.deep_discharge_events(s, limits.cell_voltage_min_V, cfg.deep_discharge_hysteresis_V)
+        events = annex_vii.deep_discharge_events(
+            s, limits.cell_voltage_min_V, cfg.deep_discharge_hysteresis_V, margin_V=cfg.deep_discharge_margin_V
+        )
         which = "lowest cell voltage (cell_voltage_min_V)" if s.cell_voltage_min_V is not None else "mean cell voltage"
         self.p["deep_discharge_events"] = Parameter(
             events.count,
-            f"events of the {which} below the lower cut-off {limits.cell_voltage_min_V:g} V of {limits.chemistry} "
-            f"(rules/chemistry.csv), each ending when the voltage is back {cfg.deep_discharge_hysteresis_V:g} V "
-            "above it; events, not samples",
+            f"events of the {which} more than {cfg.deep_discharge_margin_V:g} V below the lower cut-off "
+            f"{limits.cell_voltage_min_V:g} V of {limits.chemistry} (rules/chemistry.csv), each ending when the "
+            f"voltage is back {cfg.deep_discharge_hysteresis_V:g} V above it; events, not samples",
         )
         if events.count:
             self.details["deep_discharge_events"] = [

@@ -41,6 +41,7 @@ class MethodSettings:
     outlier_sigma: float
     min_window_span_pct: float
     deep_discharge_hysteresis_V: float
+    deep_discharge_margin_V: float
     efficiency_group_cycles: float
 
     def as_dict(self) -> dict[str, Any]:
