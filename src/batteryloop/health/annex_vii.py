@@ -163,6 +163,19 @@ def throughput(series: TimeSeries) -> Throughput:
     return Throughput(q_in, q_out, e_in, e_out, uncovered, q_out * share, e_out * share)
 
 
+def uncovered_energy_Wh(series: TimeSeries, full_Wh: float) -> tuple[float, float]:
+    """Energy in and out [Wh] of the intervals too long to integrate (``series.uncovered``), each taken as a straight
+    line between its two samples but at most ``full_Wh`` (one full charge or discharge: a longer interval is an
+    outage, not sparse logging): a rough estimate, for balances that must not simply leave those intervals out."""
+    k = series.uncovered
+    if not k.size:
+        return 0.0, 0.0
+    dt = series.time_s[k + 1] - series.time_s[k]
+    p = 0.5 * (series.current_A[k] * series.voltage_V[k] + series.current_A[k + 1] * series.voltage_V[k + 1]) * dt
+    p = np.clip(p / 3600.0, -full_Wh, full_Wh)
+    return float(p[p > 0].sum()), 0.0 - float(p[p < 0].sum())
+
+
 def full_equivalent_cycles(charge_out_Ah: float, nominal_capacity_Ah: float) -> float:
     """Number of full equivalent cycles: discharged charge [Ah] over nominal capacity [Ah] (Annex XIII 4(d))."""
     return charge_out_Ah / nominal_capacity_Ah

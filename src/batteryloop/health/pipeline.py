@@ -763,13 +763,23 @@ class _Estimator:
         else:
             tp = annex_vii.throughput(s)
             span = self.c_nom * (self.limits.cell_voltage_nominal_V if self.limits else 3.6) * self.n_cells
-            if tp.energy_in_Wh >= 10.0 * span:
-                value = tp.energy_out_Wh / tp.energy_in_Wh
-                unc = span / tp.energy_in_Wh / math.sqrt(3.0)
+            gap_in, gap_out = annex_vii.uncovered_energy_Wh(s, span)
+            e_in, e_out = tp.energy_in_Wh + gap_in, tp.energy_out_Wh + gap_out
+            if e_in >= 10.0 * span and e_out > 0:
+                value = e_out / e_in
+                # the stored energy may differ between the record's ends by up to one full battery (uniform), and
+                # each gap may have carried anything from none to twice its straight-line estimate (uniform)
+                unc = math.hypot(span / e_in, value * (gap_in / e_in + gap_out / e_out)) / math.sqrt(3.0)
                 method = (
                     "energy discharged over energy charged over the whole record; the stored energy may differ "
                     "between its ends by up to one full battery, counted in the uncertainty"
                 )
+                if gap_in or gap_out:
+                    method += (
+                        f"; {gap_in / e_in * 100:.1f} % of the energy charged and {gap_out / e_out * 100:.1f} % of "
+                        f"the energy discharged fall in intervals longer than {cfg.max_gap_s:g} s, taken as straight "
+                        "lines between their ends (at most one full battery each) and counted in the uncertainty"
+                    )
             else:
                 why = (
                     "no SoC anchors with a capacity to close the energy balance, and fewer than 10 full cycles of "
