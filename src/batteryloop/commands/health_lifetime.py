@@ -15,6 +15,7 @@ from batteryloop.commands.groups import health_app
 from batteryloop.errors import ImportFormatError, ValidationError
 from batteryloop.health.lifetime import (
     DEFAULT_CONFIDENCE,
+    CapacityHistory,
     LifetimePrediction,
     Selection,
     Uncertainty,
@@ -94,6 +95,50 @@ def _text(prediction: LifetimePrediction) -> list[str]:
     return lines
 
 
+def _population(
+    path: Path,
+    frame: pl.DataFrame,
+    parsed: CapacityHistory,
+    model_path: Path,
+    threshold_pct: float | None,
+    reference_capacity_Ah: float | None,
+    confidence: float,
+    as_json: bool,
+) -> None:
+    from batteryloop.commands.health_lifetime_model import charge_arrays, read_model
+    from batteryloop.health.early_life import predict_population
+
+    model = read_model(model_path)
+    if threshold_pct is not None and not math.isclose(threshold_pct, model.threshold_pct):
+        raise ValidationError(
+            f"the population model predicts {model.threshold_pct:g} %, not {threshold_pct:g} %",
+            field="threshold_pct",
+            expected=f"{model.threshold_pct:g} (the model's threshold), or a model fitted with --threshold-pct "
+            f"{threshold_pct:g}",
+        )
+    if reference_capacity_Ah is not None and (
+        model.reference_capacity_Ah is None or not math.isclose(reference_capacity_Ah, model.reference_capacity_Ah)
+    ):
+        given = "each history's first capacity" if model.reference_capacity_Ah is None else "a different capacity"
+        raise ValidationError(
+            f"the population model's threshold refers to {given}",
+            field="reference_capacity_Ah",
+            expected="no --reference-capacity-Ah with --population, or a model fitted with the same one",
+        )
+    charge = charge_arrays(frame, model.charge_columns, path.name)
+    result = predict_population(parsed, model, charge=charge, confidence=confidence, source=path.name)
+    if as_json:
+        payload = result.as_dict()
+        payload["file"] = str(path)
+        payload["population_model"] = str(model_path)
+        out.print(json.dumps(payload), soft_wrap=True, markup=False)
+        return
+    for line in _text(result.lifetime):
+        out.print(line, markup=False)
+    for warning in result.warnings:
+        out.print(f"warning: {warning}", markup=False)
+
+
 @health_app.command("lifetime")
 def health_lifetime(
     history: Annotated[
@@ -122,15 +167,27 @@ def health_lifetime(
     ] = None,
     confidence: Annotated[float, typer.Option(help="Two-sided level of the interval.")] = DEFAULT_CONFIDENCE,
     uncertainty: Annotated[
-        Uncertainty, typer.Option(help="Parameter covariance (fast) or moving-block residual bootstrap.")
-    ] = Uncertainty.COVARIANCE,
+        Uncertainty | None,
+        typer.Option(help="Parameter covariance (fast, the default) or moving-block residual bootstrap."),
+    ] = None,
     selection: Annotated[
-        Selection, typer.Option(help="Model selection: earliest adequate crossing (default) or smallest AICc.")
-    ] = Selection.EARLIEST_ADEQUATE,
+        Selection | None,
+        typer.Option(help="Model selection: earliest adequate crossing (default) or smallest AICc."),
+    ] = None,
     cycle_column: Annotated[str, typer.Option(help="Column holding the cycle number.")] = "cycle",
     time_column: Annotated[str, typer.Option(help="Column holding the timestamp.")] = "timestamp",
     capacity_column: Annotated[str, typer.Option(help="Column holding the capacity [Ah].")] = "capacity_Ah",
     as_json: Annotated[bool, typer.Option("--json", help="Print the prediction as one JSON object.")] = False,
+    population: Annotated[
+        Path | None,
+        typer.Option(
+            help="Population model (from `health lifetime-model fit`): predict from the first cycles of the history "
+            "with what cells of the same model showed, instead of extrapolating this cell's fade.",
+        ),
+    ] = None,
+    cycle_from_row: Annotated[
+        bool, typer.Option("--cycle-from-row", help="A file without a cycle column: row n is cycle n.")
+    ] = False,
 ) -> None:
     """Predict when the capacity reaches the threshold: cycle (and date), interval and the fade model used."""
     source: dict[str, Any] = {}
@@ -151,14 +208,26 @@ def health_lifetime(
     frame = read_history_file(
         history, columns={"cycle": cycle_column, "timestamp": time_column, "capacity_Ah": capacity_column}
     )
+    if cycle_from_row and "cycle" not in frame.columns:
+        frame = frame.with_columns(pl.Series("cycle", [float(i) for i in range(1, frame.height + 1)]))
     parsed = history_from_frame(frame, source=history.name)
+    if population is not None:
+        for name, given in (("uncertainty", uncertainty), ("selection", selection)):
+            if given is not None:
+                raise ValidationError(
+                    f"--{name} applies to the fade-model extrapolation, not to a population model",
+                    field=name,
+                    expected="no --uncertainty or --selection with --population",
+                )
+        _population(history, frame, parsed, population, threshold_pct, reference_capacity_Ah, confidence, as_json)
+        return
     prediction = predict_lifetime(
         parsed,
         threshold_pct=DEFAULT_THRESHOLD_PCT if threshold_pct is None else threshold_pct,
         reference_capacity_Ah=reference_capacity_Ah,
         confidence=confidence,
-        uncertainty=uncertainty,
-        selection=selection,
+        uncertainty=uncertainty or Uncertainty.COVARIANCE,
+        selection=selection or Selection.EARLIEST_ADEQUATE,
     )
     if as_json:
         payload = prediction.as_dict()
