@@ -10,3 +10,6 @@ telemetry_app = typer.Typer(
 health_app = typer.Typer(
     help="State of health and expected lifetime (Annex VII) from battery data.", no_args_is_help=True
 )
+energy_app = typer.Typer(
+    help="Energy services: dispatch a battery (day-ahead arbitrage, behind the meter, FCR).", no_args_is_help=True
+)
