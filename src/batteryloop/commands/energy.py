@@ -128,6 +128,9 @@ def energy_dispatch(
         str, typer.Option(help="refuse: stop on missing prices; idle: the battery rests in those steps.")
     ] = "refuse",
     out_path: Annotated[Path | None, typer.Option("--out", help="Write the schedule as CSV.")] = None,
+    report_path: Annotated[
+        Path | None, typer.Option("--report", help="Write a one-page HTML report (inline SVG charts).")
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as one JSON object.")] = False,
 ) -> None:
     """Schedule one battery: revenue by service, full equivalent cycles, solver status and timings."""
@@ -227,6 +230,18 @@ def energy_dispatch(
     )
     if out_path is not None:
         result.schedule.write_csv(out_path)
+    if report_path is not None:
+        from batteryloop.energy.report import write_report
+
+        write_report(
+            report_path,
+            result,
+            asset,
+            step_minutes=step,
+            fcr=market,
+            title=f"Battery dispatch: {asset.power_kW:g} kW / {asset.energy_kWh:g} kWh",
+            source=f"prices {prices_path.name}; horizon {horizon.value}",
+        )
     if as_json:
         payload = result.as_dict()
         payload["prices"] = str(prices_path)
@@ -236,6 +251,8 @@ def energy_dispatch(
         payload["rejected_price_rows"] = [p.as_dict() for p in series.rejected]
         if out_path is not None:
             payload["schedule"] = str(out_path)
+        if report_path is not None:
+            payload["report"] = str(report_path)
         out.print(json.dumps(payload), soft_wrap=True, markup=False)
     else:
         _print_text(result, series, out_path)
