@@ -279,8 +279,9 @@ def temperature_exposure(
         return None
     base = series.temperature_C if series.temperature_C is not None else series.temperature_max_C
     assert base is not None
-    hot_t = series.temperature_max_C if series.temperature_max_C is not None else base
-    hot_t = np.where(np.isfinite(hot_t), hot_t, base)
+    hot_t = base
+    if series.temperature_max_C is not None:  # the highest temperature where measured, else the temperature
+        hot_t = np.where(np.isfinite(series.temperature_max_C), series.temperature_max_C, base)
     charging = series.current_A > series.rest_current_A
     high = hot_t > operating_max_C
     low = base < operating_min_C

@@ -402,12 +402,6 @@ class _Estimator:
         fits: dict[str, capacity.CapacityFit] = {}
         if self.table is not None:
             self.ocv_anchors = capacity.ocv_anchors(s, self.rests, self.table, tail_s=cfg.rest_tail_s)
-            info["ocv_anchors"] = len(self.ocv_anchors)
-            if self.ocv_anchors.rejected:
-                info["ocv_anchors_outside_table"] = self.ocv_anchors.rejected
-            ocv_fit = fit(self.ocv_anchors)
-            if ocv_fit is not None:
-                fits["ocv"] = ocv_fit
         self.bms_anchors = capacity.bms_anchors(s, cfg.bms_soc_min_interval_s)
         # every integral below is read at these samples: one pass per quantity over the whole series
         s.prepare(
@@ -415,6 +409,13 @@ class _Estimator:
             self.ocv_anchors.index if self.ocv_anchors is not None else np.zeros(0, dtype=np.int64),
             self.bms_anchors.index,
         )
+        if self.ocv_anchors is not None:
+            info["ocv_anchors"] = len(self.ocv_anchors)
+            if self.ocv_anchors.rejected:
+                info["ocv_anchors_outside_table"] = self.ocv_anchors.rejected
+            ocv_fit = fit(self.ocv_anchors)
+            if ocv_fit is not None:
+                fits["ocv"] = ocv_fit
         if self.limits is not None:
             self.full = capacity.measure_discharges(s, *bounds)
             info["complete_discharges"] = len(self.full)

@@ -35,6 +35,7 @@ BoolArray = NDArray[np.bool_]
 IntArray = NDArray[np.int64]
 
 SECONDS_PER_HOUR = 3600.0
+_ADD_AT_MOST = 64  # more samples than this missing from the prepared running integrals: one pass over all samples
 
 
 @dataclass(frozen=True, eq=False)
@@ -229,11 +230,44 @@ class TimeSeries:
 
     def _running_at(self, idx: IntArray) -> FloatArray:
         """Running integrals (4 rows: I, |I|, P, |P| times the weights, summed) at the samples ``idx``."""
-        if self._prepared is None or not np.isin(idx, self._prepared[0]).all():
+        idx = np.asarray(idx, dtype=np.int64)
+        if self._prepared is None:
             self.prepare(idx)
         assert self._prepared is not None
         have, values = self._prepared
-        return values[:, np.searchsorted(have, idx)]
+        pos = np.searchsorted(have, idx)
+        known = pos < have.size
+        known[known] = have[pos[known]] == idx[known]
+        if not known.all():
+            missing = np.unique(idx[~known])
+            if missing.size > _ADD_AT_MOST:
+                self.prepare(missing)
+            else:
+                self._add(missing)
+            have, values = self._prepared
+            pos = np.searchsorted(have, idx)
+        return values[:, pos]
+
+    def _add(self, missing: IntArray) -> None:
+        """Running integrals at a few more samples, each from the prepared sample before it: a pass over the samples
+        in between only, not over the whole series."""
+        assert self._prepared is not None
+        have, values = self._prepared
+        before = np.searchsorted(have, missing, side="right") - 1  # sample 0 is always prepared
+        w = self.weight_s
+        added = np.empty((4, missing.size))
+        last = -1  # the previous sample added (``missing`` is sorted): a chain, so no sample is summed twice
+        for k, (j, b) in enumerate(zip(missing.tolist(), before.tolist(), strict=True)):
+            start, base = (last, added[:, k - 1]) if last > have[b] else (int(have[b]), values[:, b])
+            lo = start + 1
+            q = self.current_A[lo : j + 1] * w[lo : j + 1]
+            p = self.voltage_V[lo : j + 1] * self.current_A[lo : j + 1]
+            p *= w[lo : j + 1]
+            added[:, k] = base + np.array([q.sum(), np.abs(q).sum(), p.sum(), np.abs(p).sum()])
+            last = j
+        idx = np.concatenate((have, missing))
+        order = np.argsort(idx, kind="stable")
+        object.__setattr__(self, "_prepared", (idx[order], np.concatenate((values, added), axis=1)[:, order]))
 
     @cached_property
     def totals(self) -> tuple[float, float, float, float]:
@@ -284,9 +318,7 @@ def _column(frame: pl.DataFrame, name: str) -> FloatArray | None:
         return None
     if series.dtype != pl.Float64:
         series = series.cast(pl.Float64)
-    if nulls:
-        series = series.fill_null(float("nan"))
-    return series.to_numpy()
+    return series.to_numpy()  # nulls become NaN in the one copy this makes
 
 
 def from_frame(frame: pl.DataFrame, *, rest_current_A: float, max_gap_s: float, cells_in_series: int = 1) -> TimeSeries:

@@ -426,8 +426,27 @@ def _reject_unusable(work: pl.DataFrame, parts: _Parts) -> pl.DataFrame:
         )
         detail = pl.col(READ_PROBLEM) if READ_PROBLEM in work.columns else pl.lit(None, pl.String())
         parts.rejected.append(work.filter(mask).with_columns(reason.alias(REASON), detail.alias(DETAIL)))
-        work = work.filter(~mask)
+        work = _without(work, mask)
     return work.drop(READ_PROBLEM, strict=False)
+
+
+FEW_ROWS = 4096  # up to this many rows are removed by slicing around them (no copy of the other rows)
+
+
+def _without(frame: pl.DataFrame, mask: pl.Series) -> pl.DataFrame:
+    """``frame`` without the rows where ``mask`` is true: a filter, or, for a few rows, the slices between them."""
+    drop = mask.arg_true()
+    if drop.len() > FEW_ROWS:
+        return frame.filter(~mask)
+    pieces = []
+    start = 0
+    for row in drop.to_list():
+        if row > start:
+            pieces.append(frame.slice(start, row - start))
+        start = row + 1
+    if start < frame.height:
+        pieces.append(frame.slice(start))
+    return pl.concat(pieces, rechunk=False) if pieces else frame.clear()
 
 
 @dataclass(frozen=True)
@@ -594,7 +613,7 @@ def _check_battery(b: pl.DataFrame, limits: QualityLimits, parts: _Parts) -> Non
             reason = reason.when(m).then(pl.lit(r.value))
         parts.rejected.append(b.filter(bad).with_columns(reason.alias(REASON), pl.lit(None, pl.String()).alias(DETAIL)))
         _hint_cells_in_series(b, masks, limits, parts, battery)
-        b = b.filter(~bad)
+        b = _without(b, bad)
         rows_removed = True
 
     # 6. duplicate timestamps (sorted; among equal timestamps the input order is kept, and the first row is kept)
@@ -627,7 +646,9 @@ def _check_battery(b: pl.DataFrame, limits: QualityLimits, parts: _Parts) -> Non
         if rows.len() == b.height and not rows_removed:
             lines = keys  # every row of the battery (a column converted as a whole)
         else:
-            lines = pl.DataFrame({ROW: rows}).join(keys, on=ROW, how="inner", maintain_order="left")
+            # the few repaired rows first (one pass), then the join on them alone: no hash table of every row
+            few = keys.filter(pl.col(ROW).is_in(rows.implode())) if rows.len() * 4 < keys.height else keys
+            lines = pl.DataFrame({ROW: rows}).join(few, on=ROW, how="inner", maintain_order="left")
         parts.repairs.append(lines.with_columns(pl.lit(why.value).alias(REASON)))
 
 
@@ -647,7 +668,7 @@ def _duplicates(b: pl.DataFrame, parts: _Parts) -> tuple[pl.DataFrame, bool]:
             reason.otherwise(pl.lit(Reason.DUPLICATE_TIMESTAMP.value)).alias(REASON), detail.alias(DETAIL)
         ).drop("s")
     )
-    return b.filter(~dup), True
+    return _without(b, dup), True
 
 
 def _hint_cells_in_series(

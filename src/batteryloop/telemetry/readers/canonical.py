@@ -240,7 +240,15 @@ def _check_columns(raw: pl.DataFrame, options: ReadOptions, source: str) -> None
 
 
 def _battery_ids(ids: pl.Series, options: ReadOptions, source: str) -> pl.Series:
-    ids = _blank_to_null(ids.cast(pl.String()).str.strip_chars())
+    ids = ids.cast(pl.String())
+    first = ids[0] if ids.len() > 1 else None
+    if first is not None and ids.null_count() == 0 and bool((ids == first).all()):
+        # one battery (the usual file): clean its id once, not once per row; keep the column if it is clean
+        cleaned = _battery_ids(pl.Series(ids.name, [first], dtype=pl.String()), options, source)[0]
+        if cleaned == first:
+            return ids
+        return pl.repeat(cleaned, ids.len(), dtype=pl.String(), eager=True).alias(ids.name)
+    ids = _blank_to_null(ids.str.strip_chars())
     if options.battery_id is None:
         return ids
     others = ids.filter(ids.is_not_null() & (ids != options.battery_id)).unique().sort().head(3).to_list()
