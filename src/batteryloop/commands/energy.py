@@ -56,6 +56,93 @@ def _profile(path: Path, option: str, columns: dict[str, float], grid: np.ndarra
     return values
 
 
+def _health_figures(
+    energy_kWh: float | None,
+    efficiency: float | None,
+    *,
+    passport: str | None,
+    health: Path | None,
+    token: str | None,
+    account: str | None,
+) -> tuple[float, float, dict[str, str]]:
+    """The usable energy and the efficiency each way: given, or from the battery's passport or health estimate."""
+    if passport is not None and health is not None:
+        raise ValidationError("both --passport and --health", field="--health", expected="one source of health figures")
+    if passport is None and (token is not None or account is not None):
+        raise ValidationError("--token/--account without --passport", field="--passport", expected="--passport ID")
+    sources: dict[str, str] = {}
+    energy_from: tuple[float, str] | None = None
+    rte_from: tuple[float, str] | None = None
+    if passport is not None:
+        from batteryloop.commands.energy_value import _passport_figures
+
+        values, found, who = _passport_figures(passport, token, account, soh_given=energy_kWh is not None)
+        if energy_kWh is None:
+            if "rated_energy_kWh" not in values:
+                raise ValidationError(
+                    f"passport {passport} has no visible rated energy",
+                    field="rated_energy_kWh",
+                    expected="rated_energy_kWh (or rated_capacity_Ah and nominal_voltage_V) on the passport, or "
+                    "--energy-kWh",
+                )
+            energy_from = (
+                values["rated_energy_kWh"] * values["soh_pct"] / 100.0,
+                f"{found['rated_energy_kWh']} x {found['soh_pct']} / 100 (read as {who})",
+            )
+        if "round_trip_efficiency" in values:
+            rte_from = (values["round_trip_efficiency"], f"{found['round_trip_efficiency']} (read as {who})")
+    elif health is not None:
+        try:
+            result = json.loads(health.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise ValidationError(
+                f"{health}: not a readable JSON file ({exc})",
+                field="--health",
+                expected="the output of `batteryloop health estimate --json`",
+            ) from None
+        for key in ("remaining_energy_kWh", "remaining_round_trip_efficiency_pct"):
+            item = result.get(key) if isinstance(result, dict) else None
+            value = item.get("value") if isinstance(item, dict) else None
+            if value is None:
+                continue
+            if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
+                raise ValidationError(
+                    f"{health}: {key} is {value!r}", field=f"--health {key}", expected="a positive number"
+                )
+            if key == "remaining_energy_kWh":
+                energy_from = (float(value), f"{health.name}: remaining_energy_kWh")
+            else:
+                rte_from = (float(value) / 100.0, f"{health.name}: remaining_round_trip_efficiency_pct")
+        if energy_kWh is None and energy_from is None:
+            raise ValidationError(
+                f"{health}: no remaining_energy_kWh value",
+                field="--health remaining_energy_kWh",
+                expected="a health estimate with a remaining energy, or --energy-kWh",
+            )
+    if energy_kWh is not None:
+        sources["energy_kWh"] = "--energy-kWh"
+    elif energy_from is not None:
+        energy_kWh, sources["energy_kWh"] = energy_from
+    else:
+        raise ValidationError(
+            "no usable energy", field="--energy-kWh", expected="--energy-kWh, --passport ID or --health FILE"
+        )
+    if efficiency is not None:
+        sources["efficiency"] = "--efficiency"
+    elif rte_from is not None:
+        rte, where = rte_from
+        if not 0 < rte <= 1:
+            raise ValidationError(
+                f"round-trip efficiency {rte * 100:g} % from {where}", field="--efficiency", expected="0-100 %"
+            )
+        efficiency = rte**0.5
+        sources["efficiency"] = f"square root of the round-trip efficiency {rte * 100:.4g} % ({where})"
+    else:
+        efficiency = 0.95
+        sources["efficiency"] = "default 0.95 each way"
+    return energy_kWh, efficiency, sources
+
+
 def _print_text(result: DispatchResult, prices: PriceSeries, out_path: Path | None) -> None:
     d = result.as_dict()
     out.print(
@@ -81,8 +168,32 @@ def _print_text(result: DispatchResult, prices: PriceSeries, out_path: Path | No
 def energy_dispatch(
     prices_path: Annotated[Path, typer.Option("--prices", help="Day-ahead prices CSV (UTC, EUR/MWh or EUR/kWh).")],
     power_kW: Annotated[float, typer.Option("--power-kW", help="Battery power, charge and discharge [kW].")],
-    energy_kWh: Annotated[float, typer.Option("--energy-kWh", help="Usable energy at 100 % state of charge [kWh].")],
-    efficiency: Annotated[float, typer.Option(help="Efficiency each way (charge and discharge) [-].")] = 0.95,
+    energy_kWh: Annotated[
+        float | None,
+        typer.Option(
+            "--energy-kWh",
+            help="Usable energy at 100 % state of charge [kWh]; default: from --passport or --health.",
+        ),
+    ] = None,
+    efficiency: Annotated[
+        float | None,
+        typer.Option(
+            help="Efficiency each way [-]; default: from --passport or --health (square root of the "
+            "round-trip efficiency), else 0.95."
+        ),
+    ] = None,
+    passport: Annotated[
+        str | None,
+        typer.Option(help="Take energy (rated energy x state of health) and efficiency from this passport."),
+    ] = None,
+    health: Annotated[
+        Path | None,
+        typer.Option(
+            help="Take them from a `health estimate --json` result (remaining energy, round-trip efficiency)."
+        ),
+    ] = None,
+    token: Annotated[str | None, typer.Option(help="Read the passport as the account of this bearer token.")] = None,
+    account: Annotated[str | None, typer.Option(help="Read the passport as this account.")] = None,
     soc_start: Annotated[float, typer.Option(help="State of charge at the start [-].")] = 0.5,
     soc_end: Annotated[float, typer.Option(help="Least state of charge at the end (of each day, rolling) [-].")] = 0.5,
     soc_min: Annotated[float, typer.Option(help="Lowest state of charge [-].")] = 0.0,
@@ -138,6 +249,9 @@ def energy_dispatch(
         raise ValidationError(f"unknown gap handling {gaps!r}", field="--gaps", expected="refuse or idle")
     if resolution is not None and resolution not in RESOLUTIONS:
         raise ValidationError(f"unknown resolution {resolution!r}", field="--resolution", expected="60min or 15min")
+    energy_kWh, efficiency, asset_sources = _health_figures(
+        energy_kWh, efficiency, passport=passport, health=health, token=token, account=account
+    )
     asset = Asset(
         power_kW=power_kW,
         energy_kWh=energy_kWh,
@@ -244,6 +358,7 @@ def energy_dispatch(
         )
     if as_json:
         payload = result.as_dict()
+        payload["asset_sources"] = asset_sources
         payload["prices"] = str(prices_path)
         payload["step_minutes"] = step
         payload["resampled_from_minutes"] = series.resampled_from_minutes
