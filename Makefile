@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PYTEST_WORKERS ?= 2
 
-.PHONY: demo test lint typecheck pytest bench-passport clean
+.PHONY: demo test lint typecheck pytest bench-passport bench-health bench-fleet bench-energy clean
 
 $(BIN)/python:
 	$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || (echo "batteryloop needs Python 3.11 or newer (set PYTHON=...)"; exit 1)
@@ -36,6 +36,20 @@ test: lint typecheck pytest
 
 bench-passport: $(VENV)/.installed-dev
 	$(BIN)/python bench/passport_api.py
+
+# ingest + Annex VII on a year of 1 Hz data of one battery vs a DuckDB scan and battdat (PEER_PYTHON: its venv)
+PEER_PYTHON ?= /tmp/peers/bin/python
+bench-health: $(VENV)/.installed-dev
+	flock /tmp/bench.lock $(BIN)/python bench/health_throughput.py --peer-python $(PEER_PYTHON)
+
+bench-fleet: $(VENV)/.installed-dev
+	flock /tmp/bench.lock $(BIN)/python bench/health_fleet.py
+
+# dispatch against EMHASS and PyPSA, each in its own venv under $(DISPATCH_PEERS) (created by bench/peers/setup.sh)
+DISPATCH_PEERS ?= /tmp/dispatch-peers
+bench-energy: $(VENV)/.installed-dev
+	bench/peers/setup.sh $(DISPATCH_PEERS) || true
+	flock /tmp/bench.lock $(BIN)/python bench/energy_peers.py --peers-dir $(DISPATCH_PEERS) --daily-days pypsa=61 --full-timeout 300
 
 clean:
 	rm -rf $(VENV) var .mypy_cache .ruff_cache .pytest_cache .hypothesis
