@@ -13,3 +13,7 @@ health_app = typer.Typer(
 energy_app = typer.Typer(
     help="Energy services: dispatch a battery (day-ahead arbitrage, behind the meter, FCR).", no_args_is_help=True
 )
+circularity_app = typer.Typer(
+    help="Circularity: collection rates, producer-responsibility register and reports, the material-flow model.",
+    no_args_is_help=True,
+)

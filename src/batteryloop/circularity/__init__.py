@@ -1,0 +1,1 @@
+"""Circularity: producer responsibility, collection and recycling, recycled content and the material-flow model."""
