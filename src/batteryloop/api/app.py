@@ -13,7 +13,7 @@ from sqlalchemy.engine import Engine
 
 from batteryloop import __version__
 from batteryloop.api import errors
-from batteryloop.api.routes import passports, registry
+from batteryloop.api.routes import circularity, passports, registry
 from batteryloop.config import Settings, get_settings
 from batteryloop.db import make_engine, make_session_factory
 from batteryloop.web import pages
@@ -49,6 +49,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
         openapi_tags=[
             {"name": "passports", "description": "Battery passports: issue, read, update, lifecycle, access."},
             {"name": "registry", "description": "The data model, the access rules, keys and the access log."},
+            {"name": "circularity", "description": "Producer responsibility: reports, collection rates, compliance."},
         ],
     )
     app.state.settings = settings
@@ -60,6 +61,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     errors.install(app)
     app.include_router(passports.router)
     app.include_router(registry.router)
+    app.include_router(circularity.router)
     app.include_router(pages.router)
     app.mount(
         "/static", StaticFiles(directory=str(resources.files("batteryloop.web").joinpath("static"))), name="static"
