@@ -35,7 +35,6 @@ SCENARIOS = Path(__file__).parents[2] / "src/batteryloop/circularity/scenarios"
 @pytest.fixture(scope="module")
 def data() -> ModelData:
     shared_path("circularity", "material_intensity_batpac", "mineral_intensity_kg_per_kwh.csv")
-    shared_path("rules", "eu_battery_regulation_parameters.csv")
     return load_model_data(shared_path())
 
 

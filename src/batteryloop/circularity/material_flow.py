@@ -30,6 +30,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from batteryloop.circularity.deposit import DepositOutcome, DepositScheme, default_parameters, evaluate
+from batteryloop.circularity.targets import REGULATION, load_targets
 from batteryloop.errors import Problem, ValidationError
 
 FloatArray = NDArray[np.float64]
@@ -38,7 +39,6 @@ IntArray = NDArray[np.int64]
 HERE = Path(__file__).parent
 CATEGORIES = ("portable", "LMT", "SLI", "EV", "industrial")
 BATPAC_FILE = Path("circularity/material_intensity_batpac/mineral_intensity_kg_per_kwh.csv")
-RULES_FILE = Path("rules/eu_battery_regulation_parameters.csv")
 PORTABLE_POM_FILE = Path("circularity/eurostat_portable_pom/portable_batteries_pom_tonnes.csv")
 NL_FLOWS_FILE = Path("circularity/nl_battery_flows/nl_battery_flows_by_year.csv")
 ELEMENT_NAMES = {
@@ -177,7 +177,7 @@ def _steps(rows: Iterable[tuple[str, int, float]]) -> dict[str, list[Step]]:
 
 
 def load_model_data(shared_data: Path) -> ModelData:
-    """Read the model's tables; ``shared_data`` is the shared data folder (BatPaC, rules, Dutch flows)."""
+    """Read the model's tables; ``shared_data`` is the data folder (BatPaC, Dutch flows); targets from targets.csv."""
     lifetimes = {
         (r["category"], r["life"]): Weibull(float(r["weibull_shape"]), float(r["weibull_scale_years"]))
         for r in _read_csv(HERE / "mfa_lifetimes.csv")
@@ -205,21 +205,18 @@ def load_model_data(shared_data: Path) -> ModelData:
             elements.append(r["element"])
     baseline = {r["element"]: float(r["material_recovery_pct"]) for r in _read_csv(HERE / "mfa_recovery_baseline.csv")}
 
-    rules = _read_csv(shared_data / RULES_FILE)
+    # the targets of the Directive and the Regulation, each cited, as the producer-responsibility register reads them
     recovery: list[tuple[str, int, float]] = []
     efficiency: list[tuple[str, int, float]] = []
     collection: list[tuple[str, int, float]] = []
-    for r in rules:
-        parameter, year = r["parameter"], r["deadline_or_from"][:4]
-        if not year.isdigit():
-            continue
-        if parameter.startswith("material recovery "):
-            recovery.append((parameter.removeprefix("material recovery "), int(year), float(r["value"])))
-        elif parameter == "recycling efficiency":
-            efficiency.append((r["category"], int(year), float(r["value"])))
-        elif parameter == "collection target" and r["instrument"].startswith("Reg"):
-            category = "portable" if r["category"].startswith("portable") else r["category"]
-            collection.append((category, int(year), float(r["value"])))
+    for t in load_targets():
+        year = t.from_date.year
+        if t.parameter == "material_recovery":
+            recovery.append((t.subject, year, t.value_pct))
+        elif t.parameter == "recycling_efficiency":
+            efficiency.append((t.subject, year, t.value_pct))
+        elif t.parameter == "collection_rate" and t.instrument == REGULATION:
+            collection.extend((category, year, t.value_pct) for category in t.categories)
 
     defaults = _read_csv(HERE / "mfa_defaults.csv")
     collection_default = {r["category"]: float(r["value"]) for r in defaults if r["key"] == "collection_pct"}
