@@ -13,8 +13,6 @@ SOURCE.md). Run: flock /tmp/bench.lock .venv/bin/python bench/energy_dispatch.py
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import statistics
 import sys
 import time
@@ -28,6 +26,7 @@ from scipy.optimize import linprog
 from batteryloop.energy.asset import Asset
 from batteryloop.energy.dispatch import Horizon, arbitrage_lp, dispatch, local_days
 from batteryloop.energy.prices import align, load_prices, local_day_bounds, regular_grid
+from machine import describe  # bench/machine.py, beside this script
 
 ROOT = Path(__file__).resolve().parents[1]
 PRICES = ROOT.parent / "shared" / "data" / "grid" / "nl_dayahead_hourly" / "nl_da_hourly_2015_2026_merged.csv"
@@ -35,19 +34,7 @@ ASSET = Asset(power_kW=1000, energy_kWh=2000, charge_efficiency=0.95, discharge_
 
 
 def machine() -> str:
-    cpu = "?"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    return (
-        f"{cpu}; {os.cpu_count()} cores; Python {platform.python_version()}; highspy {highs_version()}; "
-        f"load average {load:.2f}"
-    )
+    return describe(f"highspy {highs_version()}")
 
 
 def highs_version() -> str:

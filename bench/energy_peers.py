@@ -22,8 +22,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import resource
 import statistics
 import subprocess
@@ -41,6 +39,7 @@ import numpy as np
 from batteryloop.energy.asset import Asset
 from batteryloop.energy.dispatch import Horizon, dispatch, local_days
 from batteryloop.energy.prices import align, load_prices, local_day_bounds, regular_grid
+from machine import describe  # bench/machine.py, beside this script
 
 ROOT = Path(__file__).resolve().parents[1]
 PEERS_SRC = Path(__file__).resolve().parent / "peers"
@@ -68,16 +67,7 @@ class Run:
 
 
 def machine() -> str:
-    cpu = "?"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    return f"{cpu}; {os.cpu_count()} cores; Python {platform.python_version()}; load average {load:.2f}"
+    return describe()
 
 
 def check_schedule(charge: np.ndarray, discharge: np.ndarray, price: np.ndarray, dt: float) -> str:

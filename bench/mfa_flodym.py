@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -29,6 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from batteryloop.circularity.material_flow import group_inflow, inflow_driven, load_model_data, read_scenario
+from machine import describe  # bench/machine.py, beside this script
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("BATTERYLOOP_SHARED_DATA", ROOT.parent / "shared" / "data"))
@@ -71,17 +71,7 @@ np.savez(dst, s1=s1, o1=o1, s2=s2, o2=o2, seconds=np.array(statistics.median(tim
 
 
 def machine() -> str:
-    cpu = "?"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return (
-        f"{platform.system()} {platform.machine()}, {os.cpu_count()} cores, {cpu}, Python {platform.python_version()}"
-    )
+    return describe()
 
 
 def ours(case: dict[str, np.ndarray], rounds: int) -> tuple[dict[str, np.ndarray], float]:

@@ -29,6 +29,9 @@ PRICES = [10.0, 10.0, 100.0, 100.0]
 
 
 def _load(name: str, path: Path) -> ModuleType:
+    """Import a benchmark script as ``python bench/x.py`` would run it: its own folder first on the path."""
+    if str(path.parent) not in sys.path:
+        sys.path.insert(0, str(path.parent))
     spec = importlib.util.spec_from_file_location(name, path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)

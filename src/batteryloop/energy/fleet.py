@@ -47,6 +47,7 @@ import numpy as np
 import scipy.sparse as sp  # type: ignore[import-untyped]
 from numpy.typing import NDArray
 
+from batteryloop.energy.dispatch import new_highs
 from batteryloop.errors import ImportFormatError, Problem, ValidationError, collect
 
 FloatArray = NDArray[np.float64]
@@ -517,9 +518,7 @@ def solve_lp(lp: FleetLP, solver: str = "auto") -> tuple[str, FloatArray]:
     """
     if solver == "auto":
         solver = "ipm" if lp.site_limited else "simplex"
-    highs = highspy._core._Highs()  # the bare binding: the wrapper prints a banner before options can be set
-    highs.setOptionValue("output_flag", False)
-    highs.setOptionValue("solver", solver)
+    highs = new_highs(solver)  # quiet: no banner on stdout before the options apply
     if not lp.site_limited:
         # Dantzig pricing: on the uncoupled per-EV chains its cheaper iterations win over steepest edge (10,000 V2G
         # EVs, p/q/e form: 34 s -> 24 s); with the coupling site rows it stalls, so HiGHS's default is kept there
