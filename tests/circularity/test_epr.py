@@ -6,9 +6,6 @@ from __future__ import annotations
 
 import csv
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +20,7 @@ from batteryloop.db import transaction
 from batteryloop.errors import ConflictError, NotFoundError, PermissionDeniedError, ValidationError
 from batteryloop.passport.access import Role, Viewer
 from batteryloop.passport.service import PassportService
+from tests.circularity.cli import cli_runner
 
 AUTHORITY = Viewer(Role.MARKET_SURVEILLANCE_AUTHORITY, account="msa")
 
@@ -226,17 +224,7 @@ def test_pro_collection_rate_and_compliance_report(register: sessionmaker[Sessio
 
 
 def test_report_command_end_to_end(tmp_path: Path) -> None:
-    env = {**os.environ, "BATTERYLOOP_DATA_DIR": str(tmp_path / "var")}
-    env.pop("BATTERYLOOP_DATABASE_URL", None)
-
-    def run(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-c", "from batteryloop.cli import main; main()", *args],
-            capture_output=True,
-            text=True,
-            env=env,
-            check=False,
-        )
+    run = cli_runner(tmp_path)
 
     assert run("organisations", "create", "PRO X", "--kind", "producer_responsibility_organisation").returncode == 0
     for year, pom, col in ((2021, 300, 0), (2022, 320, 0), (2023, 340, 150)):

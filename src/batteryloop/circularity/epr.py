@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import csv
 import html
+import json
 import math
 from collections import defaultdict
 from collections.abc import Mapping
@@ -680,3 +681,166 @@ class EprService:
             achieved += figures.recycling_efficiency + figures.material_recovery
         result.results = evaluate(achieved, year, instrument=instrument)
         return result
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# the data a Member State reports (authorities only)
+
+NATIONAL_REPORT_BASIS = (
+    "Regulation (EU) 2023/1542, Art. 76(1) (data per calendar year, made public and reported to the Commission); "
+    "format: Commission Implementing Regulation (EU) 2025/2289 of 13 November 2025 (OJ L, 2025/2289, 21.11.2025). "
+    "Field names here are descriptive; they are not the names of that Regulation's tables."
+)
+
+
+@dataclass
+class NationalReport:
+    """One calendar year of the register, over every organisation: what a Member State's authority reports."""
+
+    year: int
+    market: list[dict[str, Any]] = field(default_factory=list)
+    collection_rates: list[CollectionRate] = field(default_factory=list)
+    not_computed: list[dict[str, str]] = field(default_factory=list)
+    recycling_efficiency: list[Achieved] = field(default_factory=list)
+    material_recovery: list[Achieved] = field(default_factory=list)
+    reporters: dict[str, int] = field(default_factory=dict)
+
+    CSV_COLUMNS = ("year", "table", "category", "chemistry", "element", "measure", "value", "unit", "method")
+
+    def rows(self) -> list[dict[str, Any]]:
+        """Long-format rows: one measure per row."""
+        y = self.year
+        out: list[dict[str, Any]] = []
+        for m in self.market:
+            for measure in ("placed_on_market_t", "collected_t"):
+                out.append(
+                    {
+                        "year": y,
+                        "table": "placed_on_market_and_collected",
+                        "category": m["category"],
+                        "chemistry": m["chemistry"],
+                        "measure": measure.removesuffix("_t"),
+                        "value": m[measure],
+                        "unit": "t",
+                    }
+                )
+        for r in self.collection_rates:
+            base = {"year": y, "table": "collection_rate", "category": r.category, "method": r.citation}
+            out.append({**base, "measure": "collection_rate", "value": r.collection_rate_pct, "unit": "%"})
+            out.append({**base, "measure": "collected", "value": r.collected_t, "unit": "t"})
+            out.append(
+                {**base, "measure": "average_placed_on_market", "value": r.average_placed_on_market_t, "unit": "t"}
+            )
+        for gap in self.not_computed:
+            out.append({"year": y, "table": "collection_rate", "category": gap["category"], "method": gap["basis"]})
+        for a in self.recycling_efficiency:
+            base = {"year": y, "table": "recycling_efficiency", "chemistry": a.subject, "method": a.basis}
+            out.append({**base, "measure": "input", "value": a.denominator_t, "unit": "t"})
+            out.append({**base, "measure": "recycled_output", "value": a.numerator_t, "unit": "t"})
+            out.append({**base, "measure": "recycling_efficiency", "value": a.pct, "unit": "%"})
+        for a in self.material_recovery:
+            base = {"year": y, "table": "material_recovery", "element": a.subject, "method": a.basis}
+            out.append({**base, "measure": "element_input", "value": a.denominator_t, "unit": "t"})
+            out.append({**base, "measure": "element_recovered", "value": a.numerator_t, "unit": "t"})
+            out.append({**base, "measure": "material_recovery", "value": a.pct, "unit": "%"})
+        return out
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "year": self.year,
+            "basis": NATIONAL_REPORT_BASIS,
+            "reporters": self.reporters,
+            "placed_on_market_and_collected": self.market,
+            "collection_rates": [r.as_dict() for r in self.collection_rates],
+            "collection_rates_not_computed": self.not_computed,
+            "recycling_efficiency": [
+                {
+                    "chemistry": a.subject,
+                    "input_t": a.denominator_t,
+                    "recycled_output_t": a.numerator_t,
+                    "recycling_efficiency_pct": a.pct,
+                }
+                for a in self.recycling_efficiency
+            ],
+            "material_recovery": [
+                {
+                    "element": a.subject,
+                    "element_input_t": a.denominator_t,
+                    "element_recovered_t": a.numerator_t,
+                    "material_recovery_pct": a.pct,
+                }
+                for a in self.material_recovery
+            ],
+        }
+
+    def write(self, out_dir: Path) -> tuple[Path, Path]:
+        """``national_report_<year>.csv`` (long format) and ``.json`` in ``out_dir``."""
+        out_dir.mkdir(parents=True, exist_ok=True)
+        csv_path = out_dir / f"national_report_{self.year}.csv"
+        with csv_path.open("w", encoding="utf-8", newline="") as handle:
+            writer = csv.DictWriter(handle, fieldnames=self.CSV_COLUMNS, extrasaction="ignore")
+            writer.writeheader()
+            writer.writerows(self.rows())
+        json_path = out_dir / f"national_report_{self.year}.json"
+        json_path.write_text(json.dumps(self.as_dict(), ensure_ascii=False, indent=2), encoding="utf-8")
+        return csv_path, json_path
+
+
+def national_report(epr: EprService, viewer: Viewer, year: int) -> NationalReport:
+    """Placed on the market and collected per category and chemistry, collection rates (portable; LMT from 2023)
+    with their method, recycling efficiency per chemistry and material recovery per element over every recycler's
+    process report of ``year``. The market surveillance authority and the Commission only."""
+    if viewer.role not in SUPERVISORY_ROLES:
+        raise PermissionDeniedError(
+            "the national report is for the market surveillance authority and the Commission", field="authorization"
+        )
+    if not isinstance(year, int) or isinstance(year, bool) or not 1990 <= year <= 2100:
+        raise ValidationError(f"{year!r} is not a reporting year", field="year", expected="a year 1990-2100")
+    result = NationalReport(year)
+    result.market = [
+        {k: row[k] for k in ("category", "chemistry", "placed_on_market_t", "collected_t", "reports")}
+        for row in epr.aggregates(year)
+    ]
+    regulation = year >= FIRST_REGULATION_YEAR
+    method = Method.REGULATION if regulation else Method.DIRECTIVE
+    for category in ("portable", "LMT") if regulation else ("portable",):
+        pom, col = epr.market_totals(category)
+        if not pom and not col:
+            continue
+        try:
+            result.collection_rates.append(collection_rate(category, year, col, pom, method))
+        except ValidationError as exc:
+            result.not_computed.append({"category": category, "basis": "; ".join(map(str, exc.problems))})
+    recycled: dict[str, float] = defaultdict(float)
+    inputs: dict[str, float] = defaultdict(float)
+    element_in: dict[str, float] = defaultdict(float)
+    element_out: dict[str, float] = defaultdict(float)
+    processes = list(
+        epr.session.scalars(
+            select(Report).where(Report.kind == "process", Report.year == year, Report.current.is_(True))
+        )
+    )
+    for report in processes:
+        figures = process_figures(report.data)
+        for a in figures.recycling_efficiency:
+            recycled[a.subject] += a.numerator_t
+            inputs[a.subject] += a.denominator_t
+        for a in figures.material_recovery:
+            element_out[a.subject] += a.numerator_t
+            element_in[a.subject] += a.denominator_t
+    basis = f"sum over {len(processes)} recycler process report(s) of {year}"
+    result.recycling_efficiency = [
+        Achieved("recycling_efficiency", "all", chem, recycled[chem], inputs[chem], basis)
+        for chem in RECYCLING_CHEMISTRIES
+        if inputs.get(chem, 0.0) > 0
+    ]
+    result.material_recovery = [
+        Achieved("material_recovery", "all", el, element_out[el], element_in[el], basis)
+        for el in sorted(element_in)
+        if element_in[el] > 0
+    ]
+    result.reporters = {
+        "market": len({r.organisation_id for r in epr.reports(viewer, kind="market", year=year)}),
+        "process": len({r.organisation_id for r in processes}),
+    }
+    return result

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel, Field
 
 from batteryloop.api.deps import ContextDep
+from batteryloop.circularity import recycled_content as rc
 from batteryloop.circularity.collection import Method
-from batteryloop.circularity.epr import EprService
+from batteryloop.circularity.epr import EprService, national_report
 from batteryloop.passport import schemas
 from batteryloop.passport.access import Viewer
 from batteryloop.passport.service import PassportService
@@ -166,5 +168,44 @@ async def compliance(
 
     def work(service: PassportService, viewer: Viewer) -> dict[str, Any]:
         return _epr(service).compliance(viewer, organisation, year).as_dict()
+
+    return await ctx.run(work)
+
+
+class RecycledContentRequest(BaseModel):
+    model: str = Field(min_length=1, max_length=200, description="battery_model_identifier of the passports.")
+    inputs: dict[str, Any] = Field(
+        description='{"category": "EV", "elements": {"Co": {"total_kg": ..., "pre_consumer_kg": ..., '
+        '"post_consumer_kg": ...}, ...}}'
+    )
+    on_date: date | None = Field(
+        default=None, description="Check the minimums applicable on this date (default today)."
+    )
+    apply: bool = Field(default=True, description="Write recycled_content into the passports (false: a dry run).")
+
+
+@router.post("/recycled-content", responses=ERRORS)
+async def recycled_content(body: RecycledContentRequest, ctx: ContextDep) -> Any:
+    """Recycled share of Co, Li, Ni, Pb of a battery model (Art. 8), checked against the minimums, and written into
+    every passport of the model (a new version where it changes); the model's responsible operator only."""
+
+    def work(service: PassportService, viewer: Viewer) -> dict[str, Any]:
+        passports = rc.model_passports(service.session, viewer, body.model)
+        category = body.inputs.get("category") or passports[0].category
+        on = body.on_date or date.today()
+        result = rc.recycled_content(body.inputs, on, category)
+        rows = rc.apply(service, viewer, body.model, result, dry_run=not body.apply)
+        return {**result.as_dict(), "model": body.model, "passports": rows}
+
+    return await ctx.run(work)
+
+
+@router.get("/national-report", responses=ERRORS)
+async def national_report_route(ctx: ContextDep, year: Annotated[int, Query(ge=1990, le=2100)]) -> Any:
+    """The year's figures a Member State reports: placed on the market and collected per category and chemistry,
+    collection rates with their method, recycling efficiency and material recovery (authorities only)."""
+
+    def work(service: PassportService, viewer: Viewer) -> dict[str, Any]:
+        return national_report(_epr(service), viewer, year).as_dict()
 
     return await ctx.run(work)
