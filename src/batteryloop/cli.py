@@ -20,7 +20,14 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from batteryloop.commands import load_all as load_command_modules
-from batteryloop.commands.groups import circularity_app, energy_app, health_app, telemetry_app
+from batteryloop.commands.groups import (
+    circularity_app,
+    energy_app,
+    health_app,
+    safety_app,
+    sourcing_app,
+    telemetry_app,
+)
 from batteryloop.config import Settings, get_settings
 from batteryloop.db import make_engine, make_session_factory, transaction
 from batteryloop.errors import BatteryloopError, ValidationError
@@ -42,6 +49,8 @@ app.add_typer(telemetry_app, name="telemetry")
 app.add_typer(health_app, name="health")
 app.add_typer(energy_app, name="energy")
 app.add_typer(circularity_app, name="circularity")
+app.add_typer(sourcing_app, name="sourcing")
+app.add_typer(safety_app, name="safety")
 
 out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)

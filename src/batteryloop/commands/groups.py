@@ -17,3 +17,10 @@ circularity_app = typer.Typer(
     help="Circularity: collection rates, producer-responsibility register and reports, the material-flow model.",
     no_args_is_help=True,
 )
+sourcing_app = typer.Typer(
+    help="Supply-chain sourcing: due-diligence screening of battery raw materials (Art. 47-52, Annex X).",
+    no_args_is_help=True,
+)
+safety_app = typer.Typer(
+    help="Safety: ADR transport classification and PGS 37-2 storage checks of batteries.", no_args_is_help=True
+)
