@@ -42,7 +42,7 @@ import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
 from sqlalchemy.orm import Session, sessionmaker
@@ -50,6 +50,10 @@ from sqlalchemy.orm import Session, sessionmaker
 from batteryloop.config import Settings
 from batteryloop.errors import BatteryloopError, Problem, ValidationError
 from batteryloop.runners.base import Outcome, Runner, describe_error
+
+if TYPE_CHECKING:
+    from batteryloop.health.pipeline import HealthEstimate
+    from batteryloop.telemetry.quality import QualityResult
 
 PARAMETER_COLUMNS = (
     "nominal_capacity_Ah",
@@ -300,12 +304,53 @@ def _error_text(exc: BaseException) -> str:
     return describe_error(exc)
 
 
-def run_battery(task: BatteryTask) -> dict[str, Any]:
-    """One battery: scan its rows, check them, estimate; one flat row (``error`` set where it failed)."""
+def check_and_estimate(task: BatteryTask) -> tuple[QualityResult, HealthEstimate]:
+    """One battery's stored rows, quality-checked, and its Annex VII estimate; a ``ValidationError`` naming what is
+    missing (a nominal capacity, stored rows, rows that pass the check)."""
     from batteryloop.health.pipeline import Reference, estimate
     from batteryloop.telemetry import quality
     from batteryloop.telemetry.store import TelemetryStore
 
+    p = task.parameters
+    if p.nominal_capacity_Ah is None:
+        raise ValidationError(
+            "no nominal capacity",
+            field="nominal_capacity_Ah",
+            expected="the --batteries column nominal_capacity_Ah, the passport's rated_capacity_Ah, or "
+            "--nominal-capacity-Ah",
+        )
+    frame = TelemetryStore(Path(task.store)).scan(task.battery_id).collect()
+    if frame.height == 0:
+        raise ValidationError("no rows in the store", field="battery_id", expected="stored telemetry")
+    limits = quality.QualityLimits.for_chemistry(p.chemistry, p.cells_in_series or 1, p.max_current_A)
+    checked = quality.check(frame, limits)
+    del frame
+    if checked.frame.height < 2:
+        reasons = ", ".join(f"{k} {v}" for k, v in checked.report.rejected_by_reason.items())
+        notes = "; ".join(checked.report.notes)
+        raise ValidationError(
+            f"{checked.frame.height} row(s) passed the quality check ({checked.report.rejected} rejected: "
+            f"{reasons}){'; ' + notes if notes else ''}",
+            field="battery_id",
+            expected="at least 2 rows with valid timestamps, current and voltage",
+        )
+    est = estimate(
+        checked.frame,
+        nominal_capacity_Ah=p.nominal_capacity_Ah,
+        nominal_energy_kWh=p.nominal_energy_kWh,
+        chemistry=p.chemistry,
+        cells_in_series=p.cells_in_series or 1,
+        reference=Reference(
+            initial_resistance_mOhm=p.initial_resistance_mOhm,
+            initial_round_trip_efficiency_pct=p.initial_round_trip_efficiency_pct,
+            initial_self_discharge_rate_pct_per_month=p.initial_self_discharge_pct_per_month,
+        ),
+    )
+    return checked, est
+
+
+def run_battery(task: BatteryTask) -> dict[str, Any]:
+    """One battery: scan its rows, check them, estimate; one flat row (``error`` set where it failed)."""
     started = time.perf_counter()
     p = task.parameters
     row: dict[str, Any] = {
@@ -322,42 +367,9 @@ def run_battery(task: BatteryTask) -> dict[str, Any]:
         "error": None,
     }
     try:
-        if p.nominal_capacity_Ah is None:
-            raise ValidationError(
-                "no nominal capacity",
-                field="nominal_capacity_Ah",
-                expected="the --batteries column nominal_capacity_Ah, the passport's rated_capacity_Ah, or "
-                "--nominal-capacity-Ah",
-            )
-        frame = TelemetryStore(Path(task.store)).scan(task.battery_id).collect()
-        if frame.height == 0:
-            raise ValidationError("no rows in the store", field="battery_id", expected="stored telemetry")
-        limits = quality.QualityLimits.for_chemistry(p.chemistry, p.cells_in_series or 1, p.max_current_A)
-        checked = quality.check(frame, limits)
-        del frame
+        checked, est = check_and_estimate(task)
         row["rows"] = checked.frame.height
         row["rows_rejected"] = checked.report.rejected
-        if checked.frame.height < 2:
-            reasons = ", ".join(f"{k} {v}" for k, v in checked.report.rejected_by_reason.items())
-            notes = "; ".join(checked.report.notes)
-            raise ValidationError(
-                f"{checked.frame.height} row(s) passed the quality check ({checked.report.rejected} rejected: "
-                f"{reasons}){'; ' + notes if notes else ''}",
-                field="battery_id",
-                expected="at least 2 rows with valid timestamps, current and voltage",
-            )
-        est = estimate(
-            checked.frame,
-            nominal_capacity_Ah=p.nominal_capacity_Ah,
-            nominal_energy_kWh=p.nominal_energy_kWh,
-            chemistry=p.chemistry,
-            cells_in_series=p.cells_in_series or 1,
-            reference=Reference(
-                initial_resistance_mOhm=p.initial_resistance_mOhm,
-                initial_round_trip_efficiency_pct=p.initial_round_trip_efficiency_pct,
-                initial_self_discharge_rate_pct_per_month=p.initial_self_discharge_pct_per_month,
-            ),
-        )
         row["record_start"] = est.record_start
         row["measured_at"] = est.record_end
         for key, param in est.parameters.items():
