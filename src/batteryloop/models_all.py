@@ -2,5 +2,6 @@
 
 from batteryloop.circularity import epr_models as circularity_epr_models
 from batteryloop.passport import models as passport_models
+from batteryloop.safety import incident_models as safety_incident_models
 
-__all__ = ["circularity_epr_models", "passport_models"]
+__all__ = ["circularity_epr_models", "passport_models", "safety_incident_models"]

@@ -178,3 +178,10 @@ def test_cli_storage_json(tmp_path: Path) -> None:
     out = json.loads(res.output)
     assert out["compartments"][0]["in_scope"] is True
     assert out["findings"] == 1
+
+
+def test_quantities_that_overflow_are_refused_not_ignored() -> None:
+    site = {"site": "s", "compartments": [{"id": "A", "batteries": [{"gross_kg": 1e308, "count": 1e308}]}]}
+    with pytest.raises(ValidationError) as info:
+        check_site(site)
+    assert any(p.field.endswith("batteries[0].count") for p in info.value.problems)

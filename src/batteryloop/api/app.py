@@ -13,7 +13,7 @@ from sqlalchemy.engine import Engine
 
 from batteryloop import __version__
 from batteryloop.api import errors
-from batteryloop.api.routes import circularity, passports, registry
+from batteryloop.api.routes import circularity, passports, registry, safety, safety_checks, sourcing
 from batteryloop.config import Settings, get_settings
 from batteryloop.db import make_engine, make_session_factory
 from batteryloop.web import pages
@@ -50,6 +50,8 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
             {"name": "passports", "description": "Battery passports: issue, read, update, lifecycle, access."},
             {"name": "registry", "description": "The data model, the access rules, keys and the access log."},
             {"name": "circularity", "description": "Producer responsibility: reports, collection rates, compliance."},
+            {"name": "sourcing", "description": "Due-diligence screening and carbon footprint (stateless checks)."},
+            {"name": "safety", "description": "ADR transport and PGS 37-2 storage checks; incidents."},
         ],
     )
     app.state.settings = settings
@@ -62,6 +64,9 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     app.include_router(passports.router)
     app.include_router(registry.router)
     app.include_router(circularity.router)
+    app.include_router(sourcing.router)
+    app.include_router(safety_checks.router)
+    app.include_router(safety.router)
     app.include_router(pages.router)
     app.mount(
         "/static", StaticFiles(directory=str(resources.files("batteryloop.web").joinpath("static"))), name="static"

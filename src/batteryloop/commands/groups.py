@@ -18,9 +18,10 @@ circularity_app = typer.Typer(
     no_args_is_help=True,
 )
 sourcing_app = typer.Typer(
-    help="Supply-chain sourcing: due-diligence screening of battery raw materials (Art. 47-52, Annex X).",
+    help="Sourcing: due-diligence screening and report (Art. 47-52, Annex X), carbon footprint.",
     no_args_is_help=True,
 )
 safety_app = typer.Typer(
-    help="Safety: ADR transport classification and PGS 37-2 storage checks of batteries.", no_args_is_help=True
+    help="Safety: ADR transport, PGS 37-2 storage checks, hazard flags from battery data, the incident register.",
+    no_args_is_help=True,
 )

@@ -32,6 +32,7 @@ class Role(StrEnum):
     NOTIFIED_BODY = "notified_body"
     MARKET_SURVEILLANCE_AUTHORITY = "market_surveillance_authority"
     COMMISSION = "commission"
+    FIRE_SERVICE = "fire_service"
 
 
 # Roles whose access to individual battery data rests on a per-battery grant (legitimate interest).

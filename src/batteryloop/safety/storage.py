@@ -154,6 +154,11 @@ def _items(comp: dict[str, Any], where: str, problems: list[Problem]) -> list[It
                 ok = False
             else:
                 flags[key] = value
+        if ok and not (math.isfinite(nums["gross_kg"] * nums["count"]) and math.isfinite(nums["kWh"] * nums["count"])):
+            problems.append(
+                Problem(f"{at}.count", "count x gross_kg (or kWh) is not a finite number", "realistic figures")
+            )
+            ok = False
         if ok:
             n = nums["count"]
             items.append(
