@@ -22,7 +22,7 @@ column                              meaning
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -32,6 +32,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import polars as pl
 
 from batteryloop.errors import ImportFormatError, ValidationError
+from batteryloop.telemetry.readers import ReadOptions
 
 CYCLER_COLUMNS: dict[str, str] = {
     "cycler_charge_capacity_Ah": "charge counted by the tester, cumulative [Ah]",
@@ -159,6 +160,27 @@ def default_battery_id(paths: Sequence[Path], given: str | None) -> str:
         shared += 1
     prefix = stems[0][:shared].rstrip("_-. ")
     return prefix or paths[0].resolve().parent.name
+
+
+def read_cell(
+    paths: Sequence[Path],
+    options: ReadOptions | None,
+    suffixes: tuple[str, ...],
+    read_file: Callable[[Path, ReadOptions], pl.DataFrame],
+) -> CyclerRead:
+    """The files of one cell (files, or directories of them) read with ``read_file``, in time order, cycles
+    continuous. ``options.battery_id`` names the cell; without it, a single directory's name or the name the files
+    share (:func:`default_battery_id`)."""
+    options = options or ReadOptions()
+    files = files_in(paths, suffixes)
+    if options.battery_id:
+        battery_id = options.battery_id
+    elif len(paths) == 1 and paths[0].is_dir():
+        battery_id = paths[0].resolve().name
+    else:
+        battery_id = default_battery_id(files, None)
+    named = replace(options, battery_id=battery_id)
+    return join_in_time_order([(f, read_file(f, named)) for f in files])
 
 
 def _same_samples(a: pl.DataFrame, b: pl.DataFrame) -> bool:

@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -45,8 +45,7 @@ from batteryloop.telemetry.readers import ReadOptions
 from batteryloop.telemetry.readers._cycler import (
     CyclerRead,
     default_battery_id,
-    files_in,
-    join_in_time_order,
+    read_cell,
     to_utc,
 )
 from batteryloop.telemetry.schema import conform
@@ -231,16 +230,7 @@ def read_files(paths: Sequence[Path], options: ReadOptions | None = None) -> Cyc
 
     ``options.battery_id`` names the cell; without it, the name the files share (``CS2_35``) is used.
     """
-    options = options or ReadOptions()
-    files = files_in(paths, SUFFIXES)
-    if options.battery_id:
-        battery_id = options.battery_id
-    elif len(paths) == 1 and paths[0].is_dir():
-        battery_id = paths[0].resolve().name
-    else:
-        battery_id = default_battery_id(files, None)
-    named = replace(options, battery_id=battery_id)
-    return join_in_time_order([(f, read_file(f, named)) for f in files])
+    return read_cell(paths, options, SUFFIXES, read_file)
 
 
 def read(path: Path, options: ReadOptions) -> pl.DataFrame:

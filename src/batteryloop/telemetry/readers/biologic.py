@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Sequence
-from dataclasses import replace
 from datetime import datetime, time
 from pathlib import Path
 from typing import Any
@@ -50,8 +49,7 @@ from batteryloop.telemetry.readers import ReadOptions
 from batteryloop.telemetry.readers._cycler import (
     CyclerRead,
     default_battery_id,
-    files_in,
-    join_in_time_order,
+    read_cell,
     to_utc,
 )
 from batteryloop.telemetry.schema import conform
@@ -172,16 +170,7 @@ def read_file(path: Path, options: ReadOptions) -> pl.DataFrame:
 
 def read_files(paths: Sequence[Path], options: ReadOptions | None = None) -> CyclerRead:
     """The .mpr files of one cell (files, or directories of them), in time order, cycles continuous."""
-    options = options or ReadOptions()
-    files = files_in(paths, SUFFIXES)
-    if options.battery_id:
-        battery_id = options.battery_id
-    elif len(paths) == 1 and paths[0].is_dir():
-        battery_id = paths[0].resolve().name
-    else:
-        battery_id = default_battery_id(files, None)
-    named = replace(options, battery_id=battery_id)
-    return join_in_time_order([(f, read_file(f, named)) for f in files])
+    return read_cell(paths, options, SUFFIXES, read_file)
 
 
 def read(path: Path, options: ReadOptions) -> pl.DataFrame:
