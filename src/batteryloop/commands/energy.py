@@ -74,9 +74,9 @@ def _health_figures(
     energy_from: tuple[float, str] | None = None
     rte_from: tuple[float, str] | None = None
     if passport is not None:
-        from batteryloop.commands.energy_value import _passport_figures
+        from batteryloop.commands.energy_value import passport_figures
 
-        values, found, who = _passport_figures(passport, token, account, soh_given=energy_kWh is not None)
+        values, found, who = passport_figures(passport, token, account, soh_given=energy_kWh is not None)
         if energy_kWh is None:
             if "rated_energy_kWh" not in values:
                 raise ValidationError(

@@ -71,7 +71,7 @@ def _as_options(sources: dict[str, str]) -> Iterator[None]:
         raise ValidationError(exc.message, problems=problems) from None
 
 
-def _passport_figures(
+def passport_figures(
     passport_id: str, token: str | None, account: str | None, *, soh_given: bool
 ) -> tuple[dict[str, Any], dict[str, str], str]:
     """What the caller may see of the passport, mapped onto the valuation inputs (server-side access rules)."""
@@ -167,7 +167,7 @@ def energy_value(
     values: dict[str, Any] = {}
     sources: dict[str, str] = {}
     if passport is not None:
-        values, sources, who = _passport_figures(passport, token, account, soh_given=soh_pct is not None)
+        values, sources, who = passport_figures(passport, token, account, soh_given=soh_pct is not None)
         sources["read_as"] = who
     given = {
         "rated_energy_kWh": capacity_kWh,

@@ -97,7 +97,7 @@ def fleet_command(
         raise ValidationError("both --token and --account", field="--token", expected="one of them")
     if (token is not None or account is not None) and not push:
         raise ValidationError("--token/--account without --push", field="--push", expected="--push")
-    defaults = _defaults(
+    defaults = rating_defaults(
         nominal_capacity_Ah,
         nominal_energy_kWh,
         chemistry,
@@ -113,7 +113,7 @@ def fleet_command(
     if not ids:
         raise ValidationError(f"{root}: no battery in the store", field="--store", expected="stored telemetry")
 
-    use_registry = push or (passports if passports is not None else _registry_present(settings))
+    use_registry = push or (passports if passports is not None else registry_present(settings))
     matches: dict[str, fleet.PassportMatch] | None = None
     push_settings = None
     engine_db = None
@@ -143,7 +143,7 @@ def fleet_command(
         _print(data)
 
 
-def _defaults(
+def rating_defaults(
     nominal_capacity_Ah: float | None,
     nominal_energy_kWh: float | None,
     chemistry: str | None,
@@ -191,7 +191,7 @@ def _defaults(
     )
 
 
-def _registry_present(settings: Any) -> bool:
+def registry_present(settings: Any) -> bool:
     """A registry to read ratings from: a configured database, or the embedded one already made."""
     return bool(settings.database_url) or (settings.data_dir / "batteryloop.db").exists()
 

@@ -55,7 +55,7 @@ def flags_command(
     recorded on the passport as its safety status (damaged / defective), one version per passport and none when
     already recorded.
     """
-    from batteryloop.commands.health_fleet import _defaults, _registry_present
+    from batteryloop.commands.health_fleet import rating_defaults, registry_present
     from batteryloop.config import get_settings
     from batteryloop.health import fleet
     from batteryloop.safety import flags as hazard
@@ -71,12 +71,12 @@ def flags_command(
         )
     if account is not None and not mark:
         raise ValidationError("--account without --mark", field="--account", expected="--mark")
-    defaults = _defaults(nominal_capacity_Ah, None, chemistry, cells_in_series, None, None, None)
+    defaults = rating_defaults(nominal_capacity_Ah, None, chemistry, cells_in_series, None, None, None)
     table = fleet.read_batteries_csv(batteries) if batteries is not None else None
     ids = TelemetryStore(root).batteries()
     if not ids:
         raise ValidationError(f"{root}: no battery in the store", field="--store", expected="stored telemetry")
-    use_registry = mark or (passports if passports is not None else _registry_present(settings))
+    use_registry = mark or (passports if passports is not None else registry_present(settings))
     matches: dict[str, fleet.PassportMatch] | None = None
     previous: dict[str, dict[str, Any]] = {}
     mark_settings = None
