@@ -78,6 +78,42 @@ def test_rate_by_hand_and_citations() -> None:
     assert as_json["placed_on_market_t"] == {"2021": 900.0, "2022": 1000.0, "2023": 1100.0}
 
 
+def test_regulation_method_worked_by_hand() -> None:
+    """Annex XI (Regulation method), worked by hand for an LMT year at its first target and a portable year.
+
+    LMT 2028: 612 t collected; made available on the market 1,000 t (2026), 1,200 t (2027), 1,400 t (2028);
+    average (1,000 + 1,200 + 1,400) / 3 = 1,200 t; rate 612 / 1,200 = 51.0 % = the 51 % target of Art. 60(3)(a)
+    (met, exactly on it). 2025 and 2029 tonnages are present and must not enter the window X-2..X.
+    """
+    pom = {2025: 9_999.0, 2026: 1_000.0, 2027: 1_200.0, 2028: 1_400.0, 2029: 7_777.0}
+    lmt = collection_rate("LMT", 2028, {2027: 1.0, 2028: 612.0, 2029: 5.0}, pom, "regulation")
+    assert lmt.placed_on_market_t == {2026: 1_000.0, 2027: 1_200.0, 2028: 1_400.0}
+    assert lmt.average_placed_on_market_t == 1_200.0
+    assert lmt.collection_rate_pct == pytest.approx(51.0, abs=1e-12)
+    assert lmt.citation.startswith("Regulation (EU) 2023/1542, Art. 60(3) and Annex XI Part B")
+    (result,) = evaluate([Achieved.collection(lmt)], 2028)
+    assert (result.target.id, result.met, result.missing_t) == ("CR_LMT_2028", True, 0.0)
+    assert result.margin_pp == pytest.approx(0.0, abs=1e-9)
+    # one tonne less misses it by 1 / 1,200 = 0.083 pp and 1 t
+    short = collection_rate("LMT", 2028, {2028: 611.0}, pom, "regulation")
+    (result,) = evaluate([Achieved.collection(short)], 2028)
+    assert not result.met and result.missing_t == pytest.approx(1.0)
+    assert result.margin_pp == pytest.approx(-100 / 1_200)
+    # portable 2030: 7,300 t over (9,000 + 10,000 + 11,000) / 3 = 10,000 t = 73 %: the 2030 target of Art. 59(3)(c)
+    portable = collection_rate(
+        "portable", 2030, {2030: 7_300.0}, {2028: 9_000.0, 2029: 10_000.0, 2030: 11_000.0}, "regulation"
+    )
+    assert portable.collection_rate_pct == pytest.approx(73.0, abs=1e-12)
+    assert "Art. 59(3) and Annex XI Part A" in portable.citation
+    binding = [r for r in evaluate([Achieved.collection(portable)], 2030) if r.binding]
+    assert [(r.target.id, r.met) for r in binding] == [("CR_PORT_2030", True)]
+    # both methods agree on the arithmetic for portable batteries; only the citation differs
+    directive = collection_rate(
+        "portable", 2030, {2030: 7_300.0}, {2028: 9_000.0, 2029: 10_000.0, 2030: 11_000.0}, "directive"
+    )
+    assert directive.collection_rate_pct == portable.collection_rate_pct and directive.citation != portable.citation
+
+
 def test_bad_inputs_name_the_field() -> None:
     with pytest.raises(ValidationError) as exc:
         collection_rate("LMT", 2023, {2023: 1.0}, {2021: 1.0, 2022: 1.0, 2023: 1.0}, "directive")

@@ -163,6 +163,8 @@ def test_each_role_sees_exactly_what_it_may(
             "chemistry": "alkaline",
             "placed_on_market_t": 450.0,
             "collected_t": 230.0,
+            "collected_by_producers_t": 230.0,
+            "collected_by_other_operators_t": 0.0,
             "reports": 4,
         }
     ]

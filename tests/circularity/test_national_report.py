@@ -112,7 +112,7 @@ def test_reproduces_the_dutch_portable_rates_over_two_producers(register: sessio
             assert market["placed_on_market_t"] == pytest.approx(pom[year])
             assert market["collected_t"] == pytest.approx(collected[year])
             assert market["reports"] == 2
-        assert result.reporters == {"market": 2, "process": 2}
+        assert result.reporters == {"market": 2, "process": 2, "collection": 0}
 
 
 def test_recycling_summed_over_recyclers_and_written(register: sessionmaker[Session], tmp_path: Path) -> None:
@@ -136,7 +136,11 @@ def test_recycling_summed_over_recyclers_and_written(register: sessionmaker[Sess
     csv_path, json_path = result.write(tmp_path)
     with csv_path.open(encoding="utf-8") as handle:
         rows = list(csv.DictReader(handle))
-    got = {(r["table"], r["measure"], r["category"] or r["chemistry"] or r["element"]): float(r["value"]) for r in rows}
+    got = {
+        (r["table"], r["measure"], r["category"] or r["chemistry_group"] or r["element"]): float(r["value"])
+        for r in rows
+        if r["value"]
+    }
     assert got[("collection_rate", "collection_rate", "LMT")] == pytest.approx(54.5454545)
     assert got[("recycling_efficiency", "recycling_efficiency", "lithium-based")] == pytest.approx(60.0)
     assert got[("material_recovery", "element_recovered", "Co")] == pytest.approx(18.0)
@@ -216,3 +220,11 @@ def test_commands_end_to_end(tmp_path: Path) -> None:
     assert body["recycling_efficiency"][0]["recycling_efficiency_pct"] == pytest.approx(60.0)
     assert body["material_recovery"][0]["material_recovery_pct"] == pytest.approx(90.0)  # 9 t of 10 t Co
     assert (tmp_path / "out" / "national_report_2025.csv").exists()
+    # the quality check report beside it: no market report at all, so every category is named missing
+    with (tmp_path / "out" / "quality_check_2025.csv").open(encoding="utf-8") as handle:
+        quality = list(csv.DictReader(handle))
+    missing = {r["figure"] for r in quality if r["status"] == "missing"}
+    assert {f"category {c} 2025" for c in ("portable", "LMT", "SLI", "EV", "industrial")} <= missing
+    assert any(r["aspect"] == "sources" and "Recycler R v1" in r["detail"] for r in quality)
+    assert "Quality check report 2025" in (tmp_path / "out" / "quality_check_2025.html").read_text(encoding="utf-8")
+    assert "quality missing: category portable 2025" in done.stdout

@@ -16,12 +16,24 @@ in the provisions that set them:
   industrial batteries under it). The start-up rows of Annex I (years 1 to 3, before three sales years exist) are not
   implemented: every year needs its three sales years.
 - ``regulation``: Regulation (EU) 2023/1542, Art. 59(3) and Annex XI Part A for portable batteries (excluding LMT
-  batteries) and Art. 60(2) and Annex XI Part B for batteries of light means of transport: the weight collected in
-  year X over the average weight placed on the market for the first time in the Member State in X, X-1 and X-2.
-  The Regulation sets collection-rate targets for these two categories only (SLI, EV and industrial waste batteries
-  must all be taken back, Art. 61 and 62, without a rate), so other categories are refused. This "placed on the
-  market" basis is the one in force; the Commission's Joint Research Centre has proposed moving to an "available for
-  collection" basis (Bobba et al. 2024, below), which is not implemented here.
+  batteries) and Art. 60(3) and Annex XI Part B for batteries of light means of transport: the weight collected in
+  year X over the average weight made available on the market for the first time in the Member State in X, X-1 and
+  X-2. The Regulation sets collection-rate targets for these two categories only (SLI, EV and industrial waste
+  batteries must all be taken back, Art. 61 and 62, without a rate), so other categories are refused. This
+  "available on the market" (AOM) basis is the one in force; the Commission's Joint Research Centre recommends moving
+  to an "available for collection" (AfC) basis (Bobba et al. 2024, below: "Results recommend transitioning from the
+  current AOM-based method to an AfC-based methodology"), which is a proposal, not the Annex, and is not implemented.
+
+What was and was not checked against the text (see docs/circularity.md): the text of Annex XI itself was not
+available to this project (the stored corpora hold EUR-Lex's page of 2023/1542 only in fragments without Annex XI),
+so no point or paragraph of Annex XI is cited below its Part, and the Annex's own treatment of the first years of a
+new category (the Directive's Annex I had start-up rows for years 1-3) could not be checked; here every year needs
+its three years of placed-on-market data and a missing one is named. The three-year window (X, X-1, X-2) is the
+Directive's Annex I method that Stibat applies (its 2016 annual report: "het gemiddelde gewicht van de op de markt
+gebrachte draagbare batterijen van het betreffende kalenderjaar en de twee voorgaande jaren") and that reproduces the
+published Dutch rates (tests/circularity/test_collection.py); that the Regulation keeps this window is taken from the
+JRC report's description of the current AOM-based method, not from the Annex text. Paragraph 60(3) for the LMT
+targets follows a public deadline table read from the article text (targets.csv, source column).
 
 References
 ----------
@@ -29,6 +41,8 @@ Directive 2006/66/EC of the European Parliament and of the Council of 6 Septembe
 and waste batteries and accumulators, OJ L 266, 26.9.2006, Annex I.
 Regulation (EU) 2023/1542 of the European Parliament and of the Council of 12 July 2023 concerning batteries and waste
 batteries, OJ L 191, 28.7.2023, Art. 59, 60 and Annex XI.
+Stichting Batterijen (Stibat), Jaarverslag 2016, "Berekening inzamelpercentage",
+http://stibatjaarverslag2016.nl/inzamelresultaat.html.
 S. Bobba, F. M. Manni, M. Orefice, F. Mathieux, JRC technical report JRC137863 (EUR 40103, 2024): technical
 specifications for a methodology for calculating the collection rates of waste portable and LMT batteries,
 doi:10.2760/8609526.
@@ -88,7 +102,7 @@ METHODS: dict[Method, MethodInfo] = {
         FORMULA,
         {
             "portable": "Regulation (EU) 2023/1542, Art. 59(3) and Annex XI Part A (portable batteries excluding LMT)",
-            "LMT": "Regulation (EU) 2023/1542, Art. 60(2) and Annex XI Part B (batteries of light means of transport)",
+            "LMT": "Regulation (EU) 2023/1542, Art. 60(3) and Annex XI Part B (batteries of light means of transport)",
         },
     ),
 }

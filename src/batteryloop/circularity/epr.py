@@ -9,6 +9,13 @@ Reports
   "element_content_pct": {"Co": 10}}], "outputs": [{"chemistry": "lithium-based", "fraction": "black mass",
   "mass_t": 40, "element_content_pct": {"Co": 24}, "destination": "...", "recycled": true}]}``. Chemistry is one of
   the groups of Regulation (EU) 2023/1542 Annex XII Part B.
+- ``collection``: a waste-management operator's year of waste batteries it collected itself, outside the producers'
+  and PROs' collection (``{"lines": [{"category": "portable", "chemistry": "alkaline", "collected_t": 3.0}]}``).
+  Regulation (EU) 2023/1542 lets waste batteries be collected by producers and PROs (Art. 59-62) and by
+  waste-management operators (Art. 69, as given in the project brief; the article was not re-read here): the
+  national figures keep the two apart (``collected_by_producers_t``, ``collected_by_other_operators_t``) and the
+  national collection rate counts both. Batteries a waste operator hands over to a PRO belong in the PRO's report
+  only; counting them twice shows up in the quality check report as a collection rate above 100 %.
 
 Recycling efficiency of a chemistry (Annex XII Part A; Delegated act on the calculation pending, the method of
 Commission Regulation (EU) No 493/2012 is followed in its simplest form): the mass of output fractions that count as
@@ -36,6 +43,7 @@ import math
 from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -56,8 +64,9 @@ from batteryloop.errors import (
 from batteryloop.passport.access import SUPERVISORY_ROLES, Role, Viewer
 from batteryloop.passport.models import Organisation, utcnow
 
-KINDS = ("market", "process")
+KINDS = ("market", "process", "collection")
 PRO_KIND = "producer_responsibility_organisation"
+WASTE_OPERATOR_KIND = "waste_operator"
 PRODUCER_KINDS = ("manufacturer", "importer", "distributor", PRO_KIND)
 RECYCLING_CHEMISTRIES = ("lead-acid", "lithium-based", "nickel-cadmium", "other")
 """Annex XII Part B of Regulation (EU) 2023/1542 sets recycling efficiencies for these groups."""
@@ -163,6 +172,40 @@ def validate_market(data: Mapping[str, Any]) -> dict[str, Any]:
             lines.append({"category": category, "chemistry": chemistry, "placed_on_market_t": pom, "collected_t": col})
     collect(problems, "invalid market report")
     return {"lines": lines}
+
+
+def validate_collection(data: Mapping[str, Any]) -> dict[str, Any]:
+    """The normalised content of a waste operator's collection report; every bad field named."""
+    problems: list[Problem] = []
+    lines: list[dict[str, Any]] = []
+    seen: dict[tuple[str, str], int] = {}
+    for i, row in enumerate(_rows(data, "lines", problems)):
+        at = f"lines[{i}]"
+        category = _category(row.get("category"), f"{at}.category", problems)
+        chemistry = _text(row.get("chemistry"), f"{at}.chemistry", problems)
+        col = _mass(row.get("collected_t"), f"{at}.collected_t", problems)
+        if "placed_on_market_t" in row:
+            problems.append(
+                Problem(
+                    f"{at}.placed_on_market_t",
+                    "a waste operator places nothing on the market",
+                    "only category, chemistry, collected_t",
+                )
+            )
+        if category and chemistry:
+            key = (category, chemistry.lower())
+            if key in seen:
+                problems.append(
+                    Problem(f"{at}.chemistry", f"{category}/{chemistry} already in lines[{seen[key]}]", "one line each")
+                )
+            seen[key] = i
+        if category and chemistry and col is not None:
+            lines.append({"category": category, "chemistry": chemistry, "collected_t": col})
+    collect(problems, "invalid collection report")
+    return {"lines": lines}
+
+
+VALIDATORS = {"market": validate_market, "collection": validate_collection}
 
 
 def validate_process(data: Mapping[str, Any]) -> dict[str, Any]:
@@ -476,7 +519,11 @@ class EprService:
             )
         if kind == "process" and (viewer.role is not Role.RECYCLER or org.kind != "recycler"):
             raise PermissionDeniedError("process reports come from a recycler's recycler account", field="kind")
-        content = validate_market(data) if kind == "market" else validate_process(data)
+        if kind == "collection" and (viewer.role is not Role.ECONOMIC_OPERATOR or org.kind != WASTE_OPERATOR_KIND):
+            raise PermissionDeniedError(
+                "collection reports come from a waste operator's economic-operator account", field="kind"
+            )
+        content = VALIDATORS.get(kind, validate_process)(data)
         old = self.session.scalar(
             select(Report).where(
                 Report.kind == kind, Report.organisation_id == org.id, Report.year == year, Report.current.is_(True)
@@ -581,11 +628,14 @@ class EprService:
     def market_totals(
         self, category: str, org: Organisation | None = None
     ) -> tuple[dict[int, float], dict[int, float]]:
-        """Placed on the market and collected per year [t] of ``category``: of ``org`` (with its members), or all."""
+        """Placed on the market and collected per year [t] of ``category``: of ``org`` (with its members, its own
+        market reports only), or of everyone (the national figure: market reports and the waste operators'
+        collection reports)."""
         scope = self._scope(org, category) if org is not None else None
         pom: dict[int, float] = defaultdict(float)
         col: dict[int, float] = defaultdict(float)
-        query = select(Report).where(Report.kind == "market", Report.current.is_(True))
+        kinds = ("market",) if scope is not None else ("market", "collection")
+        query = select(Report).where(Report.kind.in_(kinds), Report.current.is_(True))
         if scope is not None:
             query = query.where(Report.organisation_id.in_(scope))
         for report in self.session.scalars(query):
@@ -593,9 +643,23 @@ class EprService:
                 continue
             for line in report.data["lines"]:
                 if line["category"] == category:
-                    pom[report.year] += line["placed_on_market_t"]
+                    if report.kind == "market":
+                        pom[report.year] += line["placed_on_market_t"]
                     col[report.year] += line["collected_t"]
         return dict(pom), dict(col)
+
+    def collected_split(self, category: str, year: int) -> tuple[float, float]:
+        """Tonnes of ``category`` collected in ``year`` by producers and PROs (market reports) and by other
+        operators (waste operators' collection reports), over every current report."""
+        split = {"market": 0.0, "collection": 0.0}
+        query = select(Report).where(
+            Report.kind.in_(("market", "collection")), Report.year == year, Report.current.is_(True)
+        )
+        for report in self.session.scalars(query):
+            for line in report.data["lines"]:
+                if line["category"] == category:
+                    split[report.kind] += line["collected_t"]
+        return split["market"], split["collection"]
 
     def collection_rate(
         self,
@@ -620,17 +684,21 @@ class EprService:
         return collection_rate(name, year, col, pom, how)
 
     def aggregates(self, year: int | None = None) -> list[dict[str, Any]]:
-        """National totals per year, category and chemistry over the current market reports (public)."""
+        """National totals per year, category and chemistry over the current market and collection reports (public):
+        placed on the market, collected in all, of which by producers and PROs and by other operators."""
         totals: dict[tuple[int, str, str], list[float]] = defaultdict(lambda: [0.0, 0.0, 0.0])
         reporters: dict[tuple[int, str, str], set[int]] = defaultdict(set)
-        query = select(Report).where(Report.kind == "market", Report.current.is_(True))
+        query = select(Report).where(Report.kind.in_(("market", "collection")), Report.current.is_(True))
         if year is not None:
             query = query.where(Report.year == year)
         for report in self.session.scalars(query):
             for line in report.data["lines"]:
-                key = (report.year, line["category"], line["chemistry"])
-                totals[key][0] += line["placed_on_market_t"]
-                totals[key][1] += line["collected_t"]
+                key = (report.year, line["category"], line["chemistry"].lower())
+                if report.kind == "market":
+                    totals[key][0] += line["placed_on_market_t"]
+                    totals[key][1] += line["collected_t"]
+                else:
+                    totals[key][2] += line["collected_t"]
                 reporters[key].add(report.organisation_id)
         return [
             {
@@ -638,7 +706,9 @@ class EprService:
                 "category": c,
                 "chemistry": ch,
                 "placed_on_market_t": v[0],
-                "collected_t": v[1],
+                "collected_t": v[1] + v[2],
+                "collected_by_producers_t": v[1],
+                "collected_by_other_operators_t": v[2],
                 "reports": len(reporters[(y, c, ch)]),
             }
             for (y, c, ch), v in sorted(totals.items())
@@ -687,10 +757,37 @@ class EprService:
 # the data a Member State reports (authorities only)
 
 NATIONAL_REPORT_BASIS = (
-    "Regulation (EU) 2023/1542, Art. 76(1) (data per calendar year, made public and reported to the Commission); "
-    "format: Commission Implementing Regulation (EU) 2025/2289 of 13 November 2025 (OJ L, 2025/2289, 21.11.2025). "
-    "Field names here are descriptive; they are not the names of that Regulation's tables."
+    "Regulation (EU) 2023/1542, Art. 76(1) (data per calendar year, made public and reported to the Commission, "
+    "a sound basis for monitoring the collection targets and the recycling-efficiency and material-recovery "
+    "targets) and Art. 76(3) (accompanied by a quality check report); format: Commission Implementing Regulation "
+    "(EU) 2025/2289 of 13 November 2025 (OJ L, 2025/2289, 21.11.2025). The annex tables of 2025/2289 were not "
+    "available to this project: table and field names here are descriptive, not that Regulation's table or row "
+    "names."
 )
+CHEMISTRY_GROUPS_FILE = Path(__file__).with_name("chemistry_groups.csv")
+UNMAPPED = "unmapped"
+
+
+@cache
+def chemistry_groups() -> dict[str, str]:
+    """Reported chemistry (lower case) -> group of Regulation (EU) 2023/1542 Annex XII Part B (chemistry_groups.csv)."""
+    out: dict[str, str] = {}
+    problems: list[Problem] = []
+    with CHEMISTRY_GROUPS_FILE.open(encoding="utf-8", newline="") as handle:
+        for line, row in enumerate(csv.DictReader(handle), start=2):
+            if row.get("group") not in RECYCLING_CHEMISTRIES or not (row.get("source") or "").strip():
+                problems.append(
+                    Problem(f"{CHEMISTRY_GROUPS_FILE.name}:{line}", f"bad row {row!r}", "a group and a source")
+                )
+                continue
+            out[row["chemistry"].strip().lower()] = row["group"]
+    collect(problems, f"{CHEMISTRY_GROUPS_FILE.name}: bad rows")
+    return out
+
+
+def chemistry_group(chemistry: str) -> str:
+    """The Annex XII Part B group of a reported chemistry, or ``unmapped`` (named in the quality check report)."""
+    return chemistry_groups().get(chemistry.strip().lower(), UNMAPPED)
 
 
 @dataclass
@@ -700,41 +797,103 @@ class NationalReport:
     year: int
     market: list[dict[str, Any]] = field(default_factory=list)
     collection_rates: list[CollectionRate] = field(default_factory=list)
+    collected_split: dict[str, dict[str, float]] = field(default_factory=dict)
     not_computed: list[dict[str, str]] = field(default_factory=list)
     recycling_efficiency: list[Achieved] = field(default_factory=list)
     material_recovery: list[Achieved] = field(default_factory=list)
     reporters: dict[str, int] = field(default_factory=dict)
 
-    CSV_COLUMNS = ("year", "table", "category", "chemistry", "element", "measure", "value", "unit", "method")
+    CSV_COLUMNS = (
+        "year",
+        "table",
+        "category",
+        "chemistry",
+        "chemistry_group",
+        "element",
+        "measure",
+        "value",
+        "unit",
+        "method",
+    )
+
+    def by_group(self) -> list[dict[str, Any]]:
+        """Placed on the market and collected per category and Annex XII Part B chemistry group [t]."""
+        totals: dict[tuple[str, str], list[float]] = defaultdict(lambda: [0.0, 0.0, 0.0])
+        for m in self.market:
+            t = totals[(m["category"], m["chemistry_group"])]
+            t[0] += m["placed_on_market_t"]
+            t[1] += m["collected_by_producers_t"]
+            t[2] += m["collected_by_other_operators_t"]
+        return [
+            {
+                "category": c,
+                "chemistry_group": g,
+                "placed_on_market_t": v[0],
+                "collected_t": v[1] + v[2],
+                "collected_by_producers_t": v[1],
+                "collected_by_other_operators_t": v[2],
+            }
+            for (c, g), v in sorted(totals.items())
+        ]
 
     def rows(self) -> list[dict[str, Any]]:
         """Long-format rows: one measure per row."""
         y = self.year
         out: list[dict[str, Any]] = []
+        measures = ("placed_on_market", "collected", "collected_by_producers", "collected_by_other_operators")
         for m in self.market:
-            for measure in ("placed_on_market_t", "collected_t"):
+            for measure in measures:
                 out.append(
                     {
                         "year": y,
                         "table": "placed_on_market_and_collected",
                         "category": m["category"],
                         "chemistry": m["chemistry"],
-                        "measure": measure.removesuffix("_t"),
-                        "value": m[measure],
+                        "chemistry_group": m["chemistry_group"],
+                        "measure": measure,
+                        "value": m[f"{measure}_t"],
                         "unit": "t",
+                    }
+                )
+        for g in self.by_group():
+            for measure in measures:
+                out.append(
+                    {
+                        "year": y,
+                        "table": "placed_on_market_and_collected_by_chemistry_group",
+                        "category": g["category"],
+                        "chemistry_group": g["chemistry_group"],
+                        "measure": measure,
+                        "value": g[f"{measure}_t"],
+                        "unit": "t",
+                        "method": "Regulation (EU) 2023/1542, Annex XII Part B groups (chemistry_groups.csv)",
                     }
                 )
         for r in self.collection_rates:
             base = {"year": y, "table": "collection_rate", "category": r.category, "method": r.citation}
             out.append({**base, "measure": "collection_rate", "value": r.collection_rate_pct, "unit": "%"})
             out.append({**base, "measure": "collected", "value": r.collected_t, "unit": "t"})
+            split = self.collected_split.get(r.category, {})
+            for key in ("collected_by_producers", "collected_by_other_operators"):
+                if key + "_t" in split:
+                    out.append({**base, "measure": key, "value": split[key + "_t"], "unit": "t"})
+            for py, t in sorted(r.placed_on_market_t.items()):
+                out.append({**base, "measure": f"placed_on_market_{py}", "value": t, "unit": "t"})
             out.append(
                 {**base, "measure": "average_placed_on_market", "value": r.average_placed_on_market_t, "unit": "t"}
             )
         for gap in self.not_computed:
-            out.append({"year": y, "table": "collection_rate", "category": gap["category"], "method": gap["basis"]})
+            out.append(
+                {
+                    "year": y,
+                    "table": "collection_rate",
+                    "category": gap["category"],
+                    "measure": "not_computed",
+                    "method": gap["basis"],
+                }
+            )
         for a in self.recycling_efficiency:
-            base = {"year": y, "table": "recycling_efficiency", "chemistry": a.subject, "method": a.basis}
+            base = {"year": y, "table": "recycling_efficiency", "chemistry_group": a.subject, "method": a.basis}
             out.append({**base, "measure": "input", "value": a.denominator_t, "unit": "t"})
             out.append({**base, "measure": "recycled_output", "value": a.numerator_t, "unit": "t"})
             out.append({**base, "measure": "recycling_efficiency", "value": a.pct, "unit": "%"})
@@ -751,7 +910,10 @@ class NationalReport:
             "basis": NATIONAL_REPORT_BASIS,
             "reporters": self.reporters,
             "placed_on_market_and_collected": self.market,
-            "collection_rates": [r.as_dict() for r in self.collection_rates],
+            "placed_on_market_and_collected_by_chemistry_group": self.by_group(),
+            "collection_rates": [
+                {**r.as_dict(), **self.collected_split.get(r.category, {})} for r in self.collection_rates
+            ],
             "collection_rates_not_computed": self.not_computed,
             "recycling_efficiency": [
                 {
@@ -786,27 +948,56 @@ class NationalReport:
         return csv_path, json_path
 
 
-def national_report(epr: EprService, viewer: Viewer, year: int) -> NationalReport:
-    """Placed on the market and collected per category and chemistry, collection rates (portable; LMT from 2023)
-    with their method, recycling efficiency per chemistry and material recovery per element over every recycler's
-    process report of ``year``. The market surveillance authority and the Commission only."""
+def check_supervisor(viewer: Viewer, what: str = "the national report") -> None:
     if viewer.role not in SUPERVISORY_ROLES:
         raise PermissionDeniedError(
-            "the national report is for the market surveillance authority and the Commission", field="authorization"
+            f"{what} is for the market surveillance authority and the Commission", field="authorization"
         )
+
+
+def check_year(year: Any) -> int:
     if not isinstance(year, int) or isinstance(year, bool) or not 1990 <= year <= 2100:
         raise ValidationError(f"{year!r} is not a reporting year", field="year", expected="a year 1990-2100")
+    return year
+
+
+def rate_categories(year: int) -> tuple[str, ...]:
+    """Categories with a collection-rate target in ``year``: portable under the Directive (before 2023), portable
+    (Art. 59(3)) and LMT (Art. 60(3)) under the Regulation."""
+    return ("portable", "LMT") if year >= FIRST_REGULATION_YEAR else ("portable",)
+
+
+def national_report(epr: EprService, viewer: Viewer, year: int) -> NationalReport:
+    """Placed on the market and collected per category and chemistry (collected by producers and PROs and by other
+    operators apart), collection rates (portable; LMT from 2023) with their method, recycling efficiency per
+    chemistry group and material recovery per element over every recycler's process report of ``year``. The market
+    surveillance authority and the Commission only."""
+    check_supervisor(viewer)
+    check_year(year)
     result = NationalReport(year)
     result.market = [
-        {k: row[k] for k in ("category", "chemistry", "placed_on_market_t", "collected_t", "reports")}
+        {
+            "category": row["category"],
+            "chemistry": row["chemistry"],
+            "chemistry_group": chemistry_group(row["chemistry"]),
+            "placed_on_market_t": row["placed_on_market_t"],
+            "collected_t": row["collected_t"],
+            "collected_by_producers_t": row["collected_by_producers_t"],
+            "collected_by_other_operators_t": row["collected_by_other_operators_t"],
+            "reports": row["reports"],
+        }
         for row in epr.aggregates(year)
     ]
-    regulation = year >= FIRST_REGULATION_YEAR
-    method = Method.REGULATION if regulation else Method.DIRECTIVE
-    for category in ("portable", "LMT") if regulation else ("portable",):
+    method = Method.REGULATION if year >= FIRST_REGULATION_YEAR else Method.DIRECTIVE
+    for category in rate_categories(year):
         pom, col = epr.market_totals(category)
         if not pom and not col:
             continue
+        by_producers, by_others = epr.collected_split(category, year)
+        result.collected_split[category] = {
+            "collected_by_producers_t": by_producers,
+            "collected_by_other_operators_t": by_others,
+        }
         try:
             result.collection_rates.append(collection_rate(category, year, col, pom, method))
         except ValidationError as exc:
@@ -815,11 +1006,7 @@ def national_report(epr: EprService, viewer: Viewer, year: int) -> NationalRepor
     inputs: dict[str, float] = defaultdict(float)
     element_in: dict[str, float] = defaultdict(float)
     element_out: dict[str, float] = defaultdict(float)
-    processes = list(
-        epr.session.scalars(
-            select(Report).where(Report.kind == "process", Report.year == year, Report.current.is_(True))
-        )
-    )
+    processes = current_reports(epr.session, "process", year)
     for report in processes:
         figures = process_figures(report.data)
         for a in figures.recycling_efficiency:
@@ -840,7 +1027,17 @@ def national_report(epr: EprService, viewer: Viewer, year: int) -> NationalRepor
         if element_in[el] > 0
     ]
     result.reporters = {
-        "market": len({r.organisation_id for r in epr.reports(viewer, kind="market", year=year)}),
-        "process": len({r.organisation_id for r in processes}),
+        kind: len({r.organisation_id for r in current_reports(epr.session, kind, year)}) for kind in KINDS
     }
     return result
+
+
+def current_reports(session: Session, kind: str, year: int) -> list[Report]:
+    """The current version of every ``kind`` report of ``year``, in organisation order."""
+    return list(
+        session.scalars(
+            select(Report)
+            .where(Report.kind == kind, Report.year == year, Report.current.is_(True))
+            .order_by(Report.organisation_id)
+        )
+    )

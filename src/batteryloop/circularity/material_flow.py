@@ -13,7 +13,10 @@ outflow is repurposed and enters a second stock with its own Weibull lifetime. T
 mass) and each element is recovered at its material-recovery rate, giving the secondary supply. Element content per kg
 comes from the BatPaC intensities (kg per kWh) times the pack's specific energy (kWh per kg).
 
-Everything here is pure (numpy arrays in, arrays out); the data files are read by :func:`load_model_data`.
+Everything here is pure (numpy arrays in, arrays out); the data files are read by :func:`load_model_data`. The published
+data (BatPaC intensities, Eurostat and Dutch placed-on-market tonnes) is read from the shared data folder when one is
+given; without it the model reads the package's own cited parameter tables ``mfa_material_content.csv`` and
+``mfa_pom_nl.csv``, which hold the same figures (a test checks them against the shared files wherever those exist).
 """
 
 from __future__ import annotations
@@ -41,6 +44,13 @@ CATEGORIES = ("portable", "LMT", "SLI", "EV", "industrial")
 BATPAC_FILE = Path("circularity/material_intensity_batpac/mineral_intensity_kg_per_kwh.csv")
 PORTABLE_POM_FILE = Path("circularity/eurostat_portable_pom/portable_batteries_pom_tonnes.csv")
 NL_FLOWS_FILE = Path("circularity/nl_battery_flows/nl_battery_flows_by_year.csv")
+SHARED_FILES = (BATPAC_FILE, PORTABLE_POM_FILE, NL_FLOWS_FILE)
+"""The files the model reads from the shared data folder (relative to it)."""
+CONTENT_FILE = HERE / "mfa_material_content.csv"
+"""The package's own table of BatPaC intensities (kg per kWh) per model chemistry and element, each row cited."""
+POM_FILE = HERE / "mfa_pom_nl.csv"
+"""The package's own table of Dutch placed-on-market tonnes (portable: Eurostat; LMT: EPAC), each row cited."""
+POM_CATEGORIES = ("portable", "LMT")
 ELEMENT_NAMES = {
     "Lithium": "Li",
     "Nickel": "Ni",
@@ -155,6 +165,8 @@ class ModelData:
     inflow: dict[tuple[int, str, str], float]  # (year, category, chemistry) -> tonnes (default NL)
     growth_pct: dict[str, float]
     shares: dict[str, dict[str, float]]
+    source: str = ""
+    """Where the published figures came from: the shared data folder, or the package's own tables."""
 
 
 def _read_csv(path: Path) -> list[dict[str, str]]:
@@ -176,8 +188,136 @@ def _steps(rows: Iterable[tuple[str, int, float]]) -> dict[str, list[Step]]:
     return out
 
 
-def load_model_data(shared_data: Path) -> ModelData:
-    """Read the model's tables; ``shared_data`` is the data folder (BatPaC, Dutch flows); targets from targets.csv."""
+def _number(text: str, where: str, problems: list[Problem], expected: str = "a number >= 0") -> float | None:
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or value < 0:
+        problems.append(Problem(where, f"{text!r} is not a number >= 0", expected))
+        return None
+    return value
+
+
+def _cited_rows(path: Path, columns: tuple[str, ...]) -> list[tuple[str, dict[str, str]]]:
+    """The rows of a package table with its expected columns, each with ``file:line`` and a non-empty source."""
+    rows = _read_csv(path)
+    with path.open(encoding="utf-8", newline="") as handle:
+        header = next(csv.reader(handle), [])
+    missing = [c for c in (*columns, "source") if c not in header]
+    if missing:
+        raise ValidationError(
+            f"{path}: missing column(s) {', '.join(missing)}",
+            field=str(path),
+            expected=f"columns {', '.join((*columns, 'source'))}",
+        )
+    problems = [
+        Problem(f"{path}:{line}: source", "no source", "the citation of the figure")
+        for line, r in enumerate(rows, start=2)
+        if not r["source"]
+    ]
+    if problems:
+        raise ValidationError(f"{path}: rows without a source", problems=problems)
+    return [(f"{path}:{line}", r) for line, r in enumerate(rows, start=2)]
+
+
+def package_intensity(chemistries: Mapping[str, Chemistry], path: Path = CONTENT_FILE) -> dict[tuple[str, str], float]:
+    """BatPaC intensities (kg per kWh of pack energy) by ``(chemistry, element)`` from the package's own table.
+
+    Every chemistry of ``mfa_chemistries.csv`` with a BatPaC mapping must have one row per BatPaC element
+    (:data:`ELEMENT_NAMES`); an unknown chemistry or element, a bad number, a duplicate or a gap is an error naming the
+    row (or the missing pair).
+    """
+    elements = set(ELEMENT_NAMES.values())
+    wanted = {c.name for c in chemistries.values() if c.batpac}
+    problems: list[Problem] = []
+    out: dict[tuple[str, str], float] = {}
+    for where, r in _cited_rows(path, ("chemistry", "element", "kg_per_kwh")):
+        chem, element = r["chemistry"], r["element"]
+        if chem not in wanted:
+            problems.append(
+                Problem(
+                    f"{where}: chemistry",
+                    f"{chem!r} is not a BatPaC chemistry of mfa_chemistries.csv",
+                    ", ".join(sorted(wanted)),
+                )
+            )
+        if element not in elements:
+            problems.append(
+                Problem(f"{where}: element", f"unknown element {element!r}", ", ".join(ELEMENT_NAMES.values()))
+            )
+        value = _number(r["kg_per_kwh"], f"{where}: kg_per_kwh", problems, "kg per kWh >= 0")
+        if (chem, element) in out:
+            problems.append(Problem(where, f"duplicate row for {chem}, {element}", "one row per chemistry and element"))
+        if value is not None and chem in wanted and element in elements:
+            out[(chem, element)] = value
+    for chem in sorted(wanted):
+        for element in ELEMENT_NAMES.values():
+            if (chem, element) not in out:
+                problems.append(
+                    Problem(str(path), f"no row for {chem}, {element}", "one row per chemistry and element")
+                )
+    if problems:
+        raise ValidationError(f"{path}: bad material-content table", problems=problems)
+    return out
+
+
+def package_pom(path: Path = POM_FILE) -> dict[tuple[int, str], float]:
+    """Dutch placed-on-market tonnes by ``(year, category)`` (portable, LMT) from the package's own table."""
+    problems: list[Problem] = []
+    out: dict[tuple[int, str], float] = {}
+    for where, r in _cited_rows(path, ("year", "category", "tonnes")):
+        year, category = r["year"], r["category"]
+        if not (year.isdigit() and 1900 <= int(year) <= 2200):
+            problems.append(Problem(f"{where}: year", f"{year!r} is not a year", "a year such as 2023"))
+        if category not in POM_CATEGORIES:
+            problems.append(Problem(f"{where}: category", f"{category!r} is not read here", ", ".join(POM_CATEGORIES)))
+        tonnes = _number(r["tonnes"], f"{where}: tonnes", problems, "tonnes >= 0")
+        if year.isdigit() and (int(year), category) in out:
+            problems.append(Problem(where, f"duplicate row for {year}, {category}", "one row per year and category"))
+        if tonnes is not None and year.isdigit() and category in POM_CATEGORIES:
+            out[(int(year), category)] = tonnes
+    for category in POM_CATEGORIES:
+        if not any(c == category for _, c in out):
+            problems.append(Problem(str(path), f"no rows for {category}", "placed-on-market tonnes by year"))
+    if problems:
+        raise ValidationError(f"{path}: bad placed-on-market table", problems=problems)
+    return out
+
+
+def shared_intensity(chemistries: Mapping[str, Chemistry], shared_data: Path) -> dict[tuple[str, str], float]:
+    """BatPaC intensities (kg per kWh) by ``(model chemistry, element)`` from the shared BatPaC file."""
+    batpac: dict[tuple[str, str], float] = {}
+    for r in _read_csv(shared_data / BATPAC_FILE):
+        if r["mineral"] in ELEMENT_NAMES:
+            batpac[(r["chemistry"], ELEMENT_NAMES[r["mineral"]])] = float(r["kg_per_kwh"])
+    return {
+        (chem.name, e): batpac.get((chem.batpac, e), 0.0)
+        for chem in chemistries.values()
+        if chem.batpac
+        for e in ELEMENT_NAMES.values()
+    }
+
+
+def shared_pom(shared_data: Path) -> dict[tuple[int, str], float]:
+    """Dutch placed-on-market tonnes by ``(year, category)``: Eurostat NLD portable, EPAC e-bike (LMT)."""
+    out: dict[tuple[int, str], float] = {}
+    for r in _read_csv(shared_data / PORTABLE_POM_FILE):
+        if r["geo"] == "NLD" and r["pom_tonnes"]:
+            out[(int(r["year"]), "portable")] = float(r["pom_tonnes"])
+    for r in _read_csv(shared_data / NL_FLOWS_FILE):
+        if r["stream"] == "epac_ebike" and r["metric"] == "pom":
+            out[(int(r["year"]), "LMT")] = float(r["value"])
+    return out
+
+
+def load_model_data(shared_data: Path | None) -> ModelData:
+    """Read the model's tables; targets from targets.csv.
+
+    ``shared_data`` is the shared data folder: the BatPaC intensities and the Dutch placed-on-market tonnes are read
+    from its files (:data:`SHARED_FILES`; a missing file is an error naming it). ``None`` reads the same figures from
+    the package's own cited tables (:data:`CONTENT_FILE`, :data:`POM_FILE`). ``ModelData.source`` says which.
+    """
     lifetimes = {
         (r["category"], r["life"]): Weibull(float(r["weibull_shape"]), float(r["weibull_scale_years"]))
         for r in _read_csv(HERE / "mfa_lifetimes.csv")
@@ -188,15 +328,23 @@ def load_model_data(shared_data: Path) -> ModelData:
         )
         for r in _read_csv(HERE / "mfa_chemistries.csv")
     }
-    batpac: dict[tuple[str, str], float] = {}
-    for r in _read_csv(shared_data / BATPAC_FILE):
-        if r["mineral"] in ELEMENT_NAMES:
-            batpac[(r["chemistry"], ELEMENT_NAMES[r["mineral"]])] = float(r["kg_per_kwh"])
+    if shared_data is None:
+        intensity = package_intensity(chemistries)
+        source = (
+            f"the package's own tables {CONTENT_FILE.name} (BatPaC 5.1 intensities) and {POM_FILE.name} "
+            "(Eurostat env_waspb and EPAC tonnes), each row cited; no shared data folder"
+        )
+    else:
+        intensity = shared_intensity(chemistries, shared_data)
+        source = (
+            f"the shared data in {shared_data}: BatPaC 5.1 intensities (MIT), Eurostat env_waspb (CC BY 4.0) and the "
+            "Dutch battery flows (each row cites its report); see each folder's SOURCE.md"
+        )
     elements = list(ELEMENT_NAMES.values())
     content: dict[str, dict[str, float]] = {}
     for chem in chemistries.values():
         if chem.batpac:
-            content[chem.name] = {e: batpac.get((chem.batpac, e), 0.0) * chem.kwh_per_kg for e in elements}
+            content[chem.name] = {e: intensity.get((chem.name, e), 0.0) * chem.kwh_per_kg for e in elements}
         else:
             content[chem.name] = {}
     for r in _read_csv(HERE / "mfa_extra_content.csv"):
@@ -236,17 +384,19 @@ def load_model_data(shared_data: Path) -> ModelData:
         inflow=inflow,
         growth_pct=growth,
         shares=shares,
+        source=source,
     )
 
 
 def default_nl_inflow(
-    shared_data: Path,
+    shared_data: Path | None,
 ) -> tuple[dict[tuple[int, str, str], float], dict[str, float], dict[str, dict[str, float]]]:
     """Tonnes placed on the Dutch market by year, category and chemistry, as far as data (or stated assumptions) go.
 
     Portable: Eurostat env_waspb (NLD). LMT: EPAC e-bike batteries 2020-2022, back-cast before. SLI: ARN/Stibat 2019
     tonnage held flat. EV: new BEV registrations times pack mass (assumptions in ``mfa_inflow_nl.csv``). Industrial: no
     Dutch tonnage found, so none. Returns the table, the growth rates for the projection and the chemistry shares.
+    The portable and LMT tonnes come from the shared data folder, or with ``None`` from ``mfa_pom_nl.csv``.
     """
     rows = _read_csv(HERE / "mfa_inflow_nl.csv")
     shares: dict[str, dict[str, float]] = {}
@@ -260,15 +410,9 @@ def default_nl_inflow(
             growth[r["category"]] = float(r["value"])
         elif r["key"] == "ev_sales":
             ev_sales[int(r["chemistry"])] = float(r["value"])
-    totals: dict[tuple[int, str], float] = {}
-    for r in _read_csv(shared_data / PORTABLE_POM_FILE):
-        if r["geo"] == "NLD" and r["pom_tonnes"]:
-            totals[(int(r["year"]), "portable")] = float(r["pom_tonnes"])
-    lmt = {
-        int(r["year"]): float(r["value"])
-        for r in _read_csv(shared_data / NL_FLOWS_FILE)
-        if r["stream"] == "epac_ebike" and r["metric"] == "pom"
-    }
+    published = package_pom() if shared_data is None else shared_pom(shared_data)
+    totals = {(year, c): t for (year, c), t in published.items() if c == "portable"}
+    lmt = {year: t for (year, c), t in published.items() if c == "LMT"}
     first_portable = min(y for y, _ in totals)
     back = value[("backcast_pct", "LMT")] / 100.0
     first_lmt = min(lmt)

@@ -8,7 +8,7 @@ for material recovery and recycled content), the ``value`` in percent, the ``uni
 2006/66/EC.
 
 When a target applies: the Regulation words its targets "by 31 December Y" (collection, recycling efficiency,
-material recovery: Art. 59(3), 60(2), Annex XII Parts B and C), so a target dated 31 December Y binds the figures of
+material recovery: Art. 59(3), 60(3), Annex XII Parts B and C), so a target dated 31 December Y binds the figures of
 calendar year Y and every later year; a target that applies from a date inside a year (recycled content from 18 August
 2031, Art. 8(2)) binds that year too. A target is superseded only by a higher one for the same parameter, subject and
 category; the lower one keeps applying (a rate that meets 73 % also meets 45 %), so every applicable target is listed

@@ -102,16 +102,26 @@ def recycled_content_command(
 @circularity_app.command("national-report")
 def national_report_command(
     year: Annotated[int, typer.Option(help="Reporting (calendar) year.")],
-    out_dir: Annotated[Path, typer.Option("--out", help="Directory for national_report_<year>.csv and .json.")],
+    out_dir: Annotated[
+        Path,
+        typer.Option(
+            "--out", help="Directory for national_report_<year>.csv/.json and quality_check_<year>.csv/.html."
+        ),
+    ],
 ) -> None:
-    """The year's figures a Member State reports, from the register (as the market surveillance authority)."""
+    """The year's figures a Member State reports, from the register, with the quality check report (Art. 76(3))
+    beside them (as the market surveillance authority)."""
     from batteryloop.circularity.epr import EprService, national_report
+    from batteryloop.circularity.quality import quality_check, warnings_of
     from batteryloop.cli import registry
 
     viewer = Viewer(Role.MARKET_SURVEILLANCE_AUTHORITY, account="cli")
     with registry() as (_, session):
-        result = national_report(EprService(session), viewer, year)
+        epr = EprService(session)
+        result = national_report(epr, viewer, year)
+        quality = quality_check(epr, viewer, year, result)
     csv_path, json_path = result.write(out_dir)
+    quality_csv, quality_html = quality.write(out_dir)
     for r in result.collection_rates:
         out.print(f"collection rate {r.category} {year}: {r.collection_rate_pct:.2f} % ({r.citation})")
     for gap in result.not_computed:
@@ -120,4 +130,6 @@ def national_report_command(
         out.print(f"recycling efficiency {a.subject}: {a.pct:.1f} % of {a.denominator_t:,.1f} t")
     for a in result.material_recovery:
         out.print(f"material recovery {a.subject}: {a.pct:.1f} % of {a.denominator_t:,.3f} t")
-    out.print(f"wrote {csv_path} and {json_path}")
+    for f in warnings_of(quality):
+        out.print(f"quality {f.status}: {f.figure}: {f.detail}")
+    out.print(f"wrote {csv_path}, {json_path}, {quality_csv} and {quality_html}")

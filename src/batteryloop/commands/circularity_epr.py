@@ -144,7 +144,13 @@ def _read_report(file: Path) -> dict[str, Any]:
 
 @circularity_app.command("submit")
 def submit(
-    kind: Annotated[str, typer.Option(help="market (placed on the market, collected) or process (a recycler's).")],
+    kind: Annotated[
+        str,
+        typer.Option(
+            help="market (a producer's or PRO's placed on the market and collected), process (a recycler's) or "
+            "collection (a waste operator's own collection)."
+        ),
+    ],
     organisation: Annotated[str, typer.Option(help="The reporting organisation (name or identifier).")],
     year: Annotated[int, typer.Option(help="Reporting year.")],
     file: Annotated[Path, typer.Argument(help="The report as JSON (see batteryloop.circularity.epr).")],

@@ -12,6 +12,7 @@ from batteryloop.api.deps import ContextDep
 from batteryloop.circularity import recycled_content as rc
 from batteryloop.circularity.collection import Method
 from batteryloop.circularity.epr import EprService, national_report
+from batteryloop.circularity.quality import quality_check
 from batteryloop.passport import schemas
 from batteryloop.passport.access import Viewer
 from batteryloop.passport.service import PassportService
@@ -38,10 +39,15 @@ class MembershipPublic(BaseModel):
 
 
 class ReportCreate(BaseModel):
-    kind: Literal["market", "process"] = Field(description="market (placed on the market, collected) or process.")
+    kind: Literal["market", "process", "collection"] = Field(
+        description="market (a producer's or PRO's placed on the market and collected), process (a recycler's) or "
+        "collection (a waste operator's collected batteries outside the PROs)."
+    )
     organisation: str = Field(min_length=1, max_length=200, description="Name or identifier of the reporter.")
     year: int = Field(ge=1990, le=2100)
-    data: dict[str, Any] = Field(description="market: {lines: [...]}; process: {inputs: [...], outputs: [...]}")
+    data: dict[str, Any] = Field(
+        description="market: {lines: [...]}; collection: {lines: [...]}; process: {inputs: [...], outputs: [...]}"
+    )
     correction: bool = Field(default=False, description="Replace this year's report as a new version.")
     reason: str | None = Field(default=None, max_length=500)
 
@@ -68,6 +74,8 @@ class AggregatePublic(BaseModel):
     chemistry: str
     placed_on_market_t: float
     collected_t: float
+    collected_by_producers_t: float
+    collected_by_other_operators_t: float
     reports: int
 
 
@@ -109,7 +117,7 @@ async def submit_report(body: ReportCreate, ctx: ContextDep) -> Any:
 @router.get("/reports", response_model=list[ReportPublic], responses=ERRORS)
 async def list_reports(
     ctx: ContextDep,
-    kind: Literal["market", "process"] | None = None,
+    kind: Literal["market", "process", "collection"] | None = None,
     year: Annotated[int | None, Query(ge=1990, le=2100)] = None,
     organisation: Annotated[str | None, Query(min_length=1, max_length=200)] = None,
     history: bool = False,
@@ -207,5 +215,16 @@ async def national_report_route(ctx: ContextDep, year: Annotated[int, Query(ge=1
 
     def work(service: PassportService, viewer: Viewer) -> dict[str, Any]:
         return national_report(_epr(service), viewer, year).as_dict()
+
+    return await ctx.run(work)
+
+
+@router.get("/national-report/quality", responses=ERRORS)
+async def quality_check_route(ctx: ContextDep, year: Annotated[int, Query(ge=1990, le=2100)]) -> Any:
+    """The quality check report that accompanies the national report (Art. 76(3)): per figure its sources,
+    completeness, plausibility checks, timeliness and method (authorities only)."""
+
+    def work(service: PassportService, viewer: Viewer) -> dict[str, Any]:
+        return quality_check(_epr(service), viewer, year).as_dict()
 
     return await ctx.run(work)
