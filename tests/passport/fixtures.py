@@ -235,6 +235,7 @@ _EV75: dict[str, Any] = {
         {"event": "Deep discharge below 2.5 V per cell during storage", "time": "2026-01-12T03:40:00Z"}
     ],
     "operating_temperature_C": 18.5,
+    "safety_status": "damaged",
     "operating_environment_reports": [
         _doc("environment-report-2026-q1.pdf", "Operating conditions, first quarter 2026")
     ],

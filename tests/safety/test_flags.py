@@ -257,6 +257,10 @@ def test_mark_writes_one_version_per_flagged_passport_and_a_rerun_none(store, se
         assert p is not None
         (event,) = p.data["negative_events"]
         assert event["event"].startswith("safety status damaged: over_temperature")
+        assert p.data["safety_status"] == "damaged"  # over-temperature: exposure outside the specification
+        res_passport = session.get(Passport, ids["B-RES"])
+        assert res_passport is not None and res_passport.data["safety_status"] == "defective"  # resistance jump
+        assert "safety_status" not in (session.get(Passport, ids["B-OK"]) or p).data
         assert '"limit_C": 60.0' in event["event"]
         last = session.scalars(
             select(PassportVersion).where(PassportVersion.passport_id == p.id).order_by(PassportVersion.number.desc())

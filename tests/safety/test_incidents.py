@@ -159,24 +159,58 @@ def test_each_role_sees_exactly_what_it_may(client: TestClient, filled: dict[str
             assert one.status_code == 403
         else:
             assert one.status_code == (200 if n in expected else 404), (n, one.text)
-    # everyone, the public included, reads the counts; they name no passport, place or organisation
+    # everyone, the public included, reads the counts; they name no passport, place or organisation. Those who see
+    # every incident get the exact counts; the others see the counts below 3 (here: all) as "<3"
     counts = client.get(f"{URL}/counts", headers=headers)
     assert counts.status_code == 200, counts.text
-    assert {(r["period"], r["category"], r["location_type"], r["incidents"]) for r in counts.json()} == BY_MONTH
-    assert set(counts.json()[0]) == {"period", "category", "location_type", "incidents"}
+    assert set(counts.json()[0]) == {"period", "category", "location_type", "incidents", "shown", "suppressed"}
+    if expected == ALL:
+        assert {(r["period"], r["category"], r["location_type"], r["incidents"]) for r in counts.json()} == BY_MONTH
+        assert not any(r["suppressed"] for r in counts.json())
+    else:
+        cells = {(p, c, w) for p, c, w, _ in BY_MONTH}
+        assert {(r["period"], r["category"], r["location_type"]) for r in counts.json()} == cells
+        assert {(r["incidents"], r["shown"], r["suppressed"]) for r in counts.json()} == {(None, "<3", True)}
 
 
 def test_counts_by_year_and_filters(client: TestClient, filled: dict[str, str]) -> None:
-    rows = client.get(f"{URL}/counts", params={"per": "year"}).json()
+    msa = auth(filled, "msa")
+    rows = client.get(f"{URL}/counts", params={"per": "year"}, headers=msa).json()
     assert {(r["period"], r["category"], r["location_type"], r["incidents"]) for r in rows} == BY_YEAR
     assert sum(r["incidents"] for r in rows) == 6  # the corrected incident counts once
-    rows = client.get(f"{URL}/counts", params={"per": "year", "year": 2026, "category": "portable"}).json()
+    rows = client.get(f"{URL}/counts", params={"per": "year", "year": 2026, "category": "portable"}, headers=msa).json()
     assert [(r["period"], r["location_type"], r["incidents"]) for r in rows] == [("2026", "waste_facility", 1)]
     bad = client.get(f"{URL}/counts", params={"category": "phone"})
     assert bad.status_code == 422
     assert bad.json()["error"]["problems"][0]["field"] == "category"
     listed = client.get(URL, params={"year": 2025, "location_type": "home"}, headers=auth(filled, "fire")).json()
     assert [r["number"] for r in listed] == [1, 2]
+
+
+def test_public_counts_below_the_threshold_are_suppressed(client: TestClient, filled: dict[str, str]) -> None:
+    from batteryloop.safety.incidents import min_public_count
+
+    assert min_public_count() == 3  # the threshold rule of disclosure_rules.csv
+    # two more home fires of portable batteries in March 2025: that cell reaches 4, the others stay below 3
+    for day in ("2025-03-09", "2025-03-30"):
+        body = {
+            "occurred_on": day,
+            "location_type": "home",
+            "category": "portable",
+            "chemistry": "Li-ion",
+            "cause": "unknown",
+            "consequence": "material_damage",
+        }
+        assert client.post(URL, json=body, headers=auth(filled, "fire")).status_code == 201
+    public = {(r["period"], r["category"], r["location_type"]): r for r in client.get(f"{URL}/counts").json()}
+    home = public[("2025-03", "portable", "home")]
+    assert (home["incidents"], home["shown"], home["suppressed"]) == (4, "4", False)
+    others = [r for key, r in public.items() if key != ("2025-03", "portable", "home")]
+    assert len(others) == 4 and all(r["shown"] == "<3" and r["incidents"] is None for r in others)
+    # an operator without supervisory rights reads the public counts too; the fire service the exact ones
+    assert client.get(f"{URL}/counts", headers=auth(filled, "a-op")).json() == list(public.values())
+    exact = client.get(f"{URL}/counts", headers=auth(filled, "fire")).json()
+    assert sorted(r["incidents"] for r in exact) == [1, 1, 1, 1, 4]
 
 
 def test_a_correction_is_a_new_version_with_the_old_kept(client: TestClient, filled: dict[str, str]) -> None:
@@ -289,10 +323,14 @@ def test_command_end_to_end(tmp_path: Path) -> None:
     assert "passport_id" in done.stderr
     done = run("safety", "incident", "counts", "--json")
     assert done.returncode == 0, done.stderr
+    cells = ("2025-03", "portable", "home"), ("2025-04", "portable", "charging")
     assert json.loads(done.stdout) == [
-        {"period": "2025-03", "category": "portable", "location_type": "home", "incidents": 2},
-        {"period": "2025-04", "category": "portable", "location_type": "charging", "incidents": 1},
+        {"period": p, "category": c, "location_type": w, "incidents": n, "shown": str(n), "suppressed": False}
+        for (p, c, w), n in zip(cells, (2, 1), strict=True)
     ]
+    done = run("safety", "incident", "counts", "--public")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.count("<3") == 2
     for option, value in (("--year", "0"), ("--per", "week")):
         done = run("safety", "incident", "counts", option, value)
         assert done.returncode == 2

@@ -44,8 +44,16 @@ def _passport_data(passport_id: str) -> dict[str, Any]:
 
 @safety_app.command("transport")
 def transport_command(
-    condition: Annotated[str, typer.Option(help="intact | damaged | critical | waste")],
-    passport: Annotated[str | None, typer.Option(help="Read chemistry, mass and energy from this passport.")] = None,
+    condition: Annotated[
+        str | None,
+        typer.Option(
+            help="intact | damaged | critical | waste (with --passport: default from its safety_status, see "
+            "safety/safety_status.csv)"
+        ),
+    ] = None,
+    passport: Annotated[
+        str | None, typer.Option(help="Read chemistry, mass, energy and the safety status from this passport.")
+    ] = None,
     chemistry: Annotated[str | None, typer.Option(help="li-ion | li-metal | na-ion")] = None,
     mass_kg: Annotated[float | None, typer.Option("--mass-kg", help="Gross mass per cell or battery [kg].")] = None,
     energy_Wh: Annotated[float | None, typer.Option("--energy-Wh", help="Energy per cell or battery [Wh].")] = None,
@@ -79,6 +87,7 @@ def transport_command(
         except ValueError:
             raise ValidationError(f"not a date: {on!r}", field="--date", expected="YYYY-MM-DD") from None
     extra: dict[str, Any] = {"lithium_g": lithium_g, "purpose": purpose, "on": when}
+    condition_note: str | None = None
     if passport is not None:
         if chemistry is not None or mass_kg is not None or energy_Wh is not None:
             raise ValidationError(
@@ -86,10 +95,17 @@ def transport_command(
                 field="--passport",
                 expected="either --passport or --chemistry/--mass-kg/--energy-Wh",
             )
-        consignment = consignment_from_passport(
-            _passport_data(passport), condition=condition, packaging=packaging, cell=cell, **extra
-        )
+        data = _passport_data(passport)
+        if condition is None:
+            from batteryloop.safety.status import transport_condition
+
+            condition, condition_note = transport_condition(data)
+        consignment = consignment_from_passport(data, condition=condition, packaging=packaging, cell=cell, **extra)
     else:
+        if condition is None:
+            raise ValidationError(
+                "missing --condition", field="--condition", expected="intact | damaged | critical | waste"
+            )
         missing = [
             n for n, v in (("--chemistry", chemistry), ("--mass-kg", mass_kg), ("--energy-Wh", energy_Wh)) if v is None
         ]
@@ -111,12 +127,15 @@ def transport_command(
         "cell": consignment.cell,
         "passport": passport,
     }
+    if condition_note is not None:
+        result["input"]["condition_source"] = condition_note
     lines = [
         f"{result['un_number']} {result['proper_shipping_name']}, class 9",
         "special provisions: " + (", ".join(result["special_provisions"]) or "none"),
         "packing instructions: " + (", ".join(result["packing_instructions"]) or "none"),
         "marking: " + ("; ".join(result["marking"]) or "none"),
         "subject to ADR: " + ("yes" if result["subject_to_adr"] else "no (relief as above)"),
+        *([f"condition: {condition_note}"] if condition_note is not None else []),
         *(f"note: {n}" for n in result["notes"]),
     ]
     _emit(result, as_json, lines)

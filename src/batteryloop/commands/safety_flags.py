@@ -41,7 +41,10 @@ def flags_command(
         ),
     ] = None,
     mark: Annotated[
-        bool, typer.Option("--mark", help="Record each flagged battery's flags on its passport (negative_events).")
+        bool,
+        typer.Option(
+            "--mark", help="Confirm each flagged battery's flags onto its passport: safety_status and negative_events."
+        ),
     ] = False,
     account: Annotated[
         str | None, typer.Option(help="Mark as this account (default: the responsible operator).")
@@ -126,3 +129,39 @@ def flags_command(
             f"passports: {data['marked']} marked, {data['unchanged']} unchanged, {data['no_passport']} flagged "
             f"without a passport, {data['refused']} refused"
         )
+
+
+@safety_app.command("status")
+def status_command(
+    passport_id: Annotated[str, typer.Argument(help="The battery's passport.")],
+    set_to: Annotated[
+        str, typer.Option("--set", help="intact | damaged | defective | critically_defective (ADR SP 376 terms).")
+    ],
+    evidence: Annotated[str, typer.Option(help="What was found, and how (e.g. the inspection and its findings).")],
+    account: Annotated[
+        str | None, typer.Option(help="Mark as this account (default: the responsible operator).")
+    ] = None,
+) -> None:
+    """Mark a battery's safety status after an inspection, with the evidence (safety/safety_status.csv).
+
+    Writes the passport's safety_status and, except for intact, a negative_events entry with the evidence, in one
+    signed version; critically_defective (P911/LP906 in transport) and intact are a person's finding only.
+    """
+    from datetime import UTC, datetime
+
+    from batteryloop.cli import _responsible_viewer, registry
+    from batteryloop.safety.status import check_status, set_status
+
+    check_status(set_to, field="--set")
+    with registry() as (service, _session):
+        viewer = service.viewer_for(account) if account is not None else _responsible_viewer(service, passport_id)
+        result = set_status(
+            service,
+            viewer,
+            passport_id,
+            set_to,
+            evidence=evidence,
+            measured_at=datetime.now(UTC),
+            method=f"inspection recorded by {viewer.account} (batteryloop safety status)",
+        )
+    out.print(f"passport {passport_id}: safety status {set_to} ({result})")

@@ -123,14 +123,21 @@ def counts(
     year: Annotated[int | None, typer.Option(help="Only this year.")] = None,
     category: Annotated[str | None, typer.Option(help="Only this battery category.")] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print the counts as JSON.")] = False,
+    public: Annotated[
+        bool,
+        typer.Option(
+            "--public", help="As the public reads them: counts below 3 shown as <3 (safety/disclosure_rules.csv)."
+        ),
+    ] = False,
 ) -> None:
     """Incidents per month or year, battery category and location type (the authority's monitor)."""
-    with _register() as (register, _viewer):
-        rows = [r.as_dict() for r in register.counts(per=per, year=year, category=category)]
+    with _register() as (register, viewer):
+        who = Viewer.anonymous() if public else viewer
+        rows = [r.as_dict() for r in register.published_counts(who, per=per, year=year, category=category)]
     if json_out:
         print(json.dumps(rows, ensure_ascii=False))
         return
     if not rows:
         out.print("no incidents")
     for r in rows:
-        out.print(f"{r['period']}  {r['category']:<10} {r['location_type']:<15} {r['incidents']:>5}")
+        out.print(f"{r['period']}  {r['category']:<10} {r['location_type']:<15} {r['shown']:>5}")

@@ -13,12 +13,15 @@ unit, the severity (``damaged`` or ``defective``, the two conditions of ADR spec
 rationale; ``*`` is the row for a chemistry without its own. A flag (:class:`Flag`) carries the value, the threshold,
 the time, the rule, the source and the evidence behind it.
 
-**Marking a passport** (:func:`mark_passport`): the flags of a battery are recorded as ``negative_events`` entries
-(Annex XIII 4(d)) of its passport, one entry per flag whose text starts ``safety status <severity>`` and carries the
-rule, value, threshold and source; the passport has no other attribute for a damaged or defective condition. Entries
-already on the passport are kept; where every flag's entry is there already nothing is written, so a second run on
-the same data creates no version. Written as the passport's responsible economic operator (or the given account,
-refused where it is not responsible), one version per passport.
+**Marking a passport** (:func:`mark_passport`, :func:`record_flags`): a person (the operator running ``safety flags
+--mark``, or calling the API's mark route) confirms the flags of a battery onto its passport: its ``safety_status``
+(:mod:`batteryloop.safety.status`) becomes the most severe of the flags' severities and the status it had (a milder
+status from data never replaces a more severe one, e.g. a person's ``critically_defective``), and each flag becomes a
+``negative_events`` entry (Annex XIII 4(d)) whose text starts ``safety status <severity>`` and carries the rule,
+value, threshold, source and evidence. Entries already on the passport are kept; where every flag's entry is there
+already nothing is written, so a second run on the same data creates no version (and a status a person has cleared
+to ``intact`` since is not raised again by the same flags). Written as the passport's responsible economic operator
+(or the given account, refused where it is not responsible), one version per passport.
 """
 
 from __future__ import annotations
@@ -427,10 +430,53 @@ def previous_values(session: Any, passport_ids: Sequence[str]) -> dict[str, dict
     return out
 
 
+def record_flags(service: Any, viewer: Any, passport_id: str, flags: Sequence[Flag], measured_at: str) -> str:
+    """Record the flags on the passport in the caller's session (one version): its ``negative_events`` and its
+    ``safety_status``; ``"marked"`` or ``"unchanged"`` (every flag recorded already). Refusals raise."""
+    from batteryloop.passport.models import Passport
+    from batteryloop.safety.status import KEY, more_severe
+
+    passport = service.session.get(Passport, passport_id)
+    if passport is None:
+        raise ValidationError(f"no passport {passport_id!r}", field="passport_id", expected="a passport identifier")
+    if passport.category not in NEGATIVE_EVENT_CATEGORIES:
+        raise ValidationError(
+            f"a {passport.category} passport has no negative_events",
+            field="passport_id",
+            expected="an ev, lmt or industrial battery",
+        )
+    current = list((passport.data or {}).get("negative_events") or [])
+    known = {str(e.get("event")) for e in current if isinstance(e, Mapping)}
+    new = [{"event": f.event_text(), "time": f.time} for f in flags if f.event_text() not in known]
+    if not new:
+        return "unchanged"
+    found = status_of(flags)
+    assert found is not None
+    status = more_severe((passport.data or {}).get(KEY), found)
+    service.update_dynamic(
+        viewer,
+        passport_id,
+        {
+            "negative_events": current + new,
+            KEY: status,
+        },
+        measured_at=_parse_iso(measured_at),
+        method="batteryloop safety flags: hazard rules of safety/flag_rules.csv on the health estimate and the "
+        "telemetry rows, confirmed by " + str(viewer.account),
+        note=f"batteryloop safety flags: safety status {status} (flags: {found})",
+    )
+    return "marked"
+
+
+def _parse_iso(text: str) -> datetime:
+    when = datetime.fromisoformat(str(text).replace("Z", "+00:00"))
+    return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
+
+
 def mark_passport(
     push: PushSettings, viewer: Any, passport_id: str, flags: Sequence[Flag], measured_at: str
 ) -> tuple[str, str | None]:
-    """Record the flags as ``negative_events`` of the passport in one version: ``("marked" | "unchanged" |
+    """Record the flags on the passport (:func:`record_flags`) in its own transaction: ``("marked" | "unchanged" |
     "refused", reason)``."""
     from batteryloop.db import transaction
     from batteryloop.passport.access import Role, Viewer
@@ -439,38 +485,19 @@ def mark_passport(
 
     try:
         with transaction(push.session_factory) as session:
-            passport = session.get(Passport, passport_id)
-            if passport is None:
-                return "refused", f"no passport {passport_id!r}"
-            if passport.category not in NEGATIVE_EVENT_CATEGORIES:
-                return "refused", f"a {passport.category} passport has no negative_events"
-            current = list((passport.data or {}).get("negative_events") or [])
-            known = {str(e.get("event")) for e in current if isinstance(e, Mapping)}
-            new = [{"event": f.event_text(), "time": f.time} for f in flags if f.event_text() not in known]
-            if not new:
-                return "unchanged", None
             who = viewer
             if who is None:
+                passport = session.get(Passport, passport_id)
+                if passport is None:
+                    return "refused", f"no passport {passport_id!r}"
                 org = session.get(Organisation, passport.operator_id)
                 if org is None:
                     return "refused", f"passport {passport_id} has no responsible operator on record"
                 who = Viewer(Role.ECONOMIC_OPERATOR, account=f"cli:{org.name}", organisation_id=org.id)
-            PassportService(session, push.settings).update_dynamic(
-                who,
-                passport_id,
-                {
-                    "negative_events": {
-                        "value": current + new,
-                        "measured_at": measured_at,
-                        "method": "batteryloop safety flags: hazard rules of safety/flag_rules.csv on the health "
-                        "estimate and the telemetry rows",
-                    }
-                },
-                note=f"batteryloop safety flags: safety status {status_of(flags)}",
-            )
+            result = record_flags(PassportService(session, push.settings), who, passport_id, flags, measured_at)
     except BatteryloopError as exc:
-        return "refused", str(exc).replace("\n", "; ")
-    return "marked", None
+        return "refused", (exc.message if exc.field == "passport_id" else str(exc)).replace("\n", "; ")
+    return result, None
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -547,3 +574,113 @@ def run_flags(
         rows.append(row)
     rows.sort(key=lambda r: str(r["battery_id"]))
     return rows, report
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# for one caller (the API)
+
+
+FLAG_ROUTE_LIMIT = 200
+"""At most this many batteries are judged in one request (each is a health estimate over its telemetry)."""
+
+
+@dataclass
+class VisibleFlags:
+    """The flags a caller may see: one row per battery whose individual data it may read, and what was withheld."""
+
+    batteries: int
+    total_visible: int
+    rows: list[dict[str, Any]]
+    withheld: int
+    report: dict[str, Any]
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _visible(service: Any, viewer: Any, matches: Mapping[str, Any]) -> dict[str, str]:
+    """Battery id -> passport id of the batteries whose individual data (Annex XIII 4) the caller may read: the
+    passport's responsible operator and accounts it granted access (access_rules.csv), as for negative_events."""
+    from batteryloop.passport.attributes import AccessGroup, attribute
+    from batteryloop.passport.models import Passport
+
+    group = attribute("negative_events").access_group
+    assert group is AccessGroup.LEGITIMATE_INTEREST_INDIVIDUAL
+    out: dict[str, str] = {}
+    for battery_id, match in matches.items():
+        if match.passport_id is None:
+            continue
+        passport = service.session.get(Passport, match.passport_id)
+        if passport is None:
+            continue
+        groups, _, _ = service.groups_for(viewer, passport)
+        if group in groups:
+            out[battery_id] = match.passport_id
+    return out
+
+
+def flags_for(
+    service: Any,
+    viewer: Any,
+    store: Path,
+    *,
+    battery_id: str | None = None,
+    limit: int = 50,
+    offset: int = 0,
+    route: str | None = None,
+) -> VisibleFlags:
+    """The hazard flags of the store's batteries that the caller may see (one battery, or a page of them).
+
+    A battery's flags are individual battery data, like its passport's ``negative_events`` (Annex XIII 4(d)): the
+    caller sees those of batteries whose passport it may read that data of. A battery without a passport has no one
+    the registry knows to be entitled: it is withheld from everyone. Naming a battery the caller may not see is
+    refused (403); every battery shown is written to the passport's access log.
+    """
+    from batteryloop.errors import NotFoundError, PermissionDeniedError
+    from batteryloop.health import fleet
+    from batteryloop.telemetry.store import TelemetryStore
+
+    if not (store / "_store.json").exists():
+        raise NotFoundError("the server has no telemetry store", field="store")
+    if not 1 <= limit <= FLAG_ROUTE_LIMIT:
+        raise ValidationError(f"limit {limit} out of range", field="limit", expected=f"1 to {FLAG_ROUTE_LIMIT}")
+    ids = TelemetryStore(store).batteries()
+    if battery_id is not None:
+        if battery_id not in ids:
+            raise NotFoundError(f"no battery {battery_id!r} in the telemetry store", field="battery_id")
+        ids = [battery_id]
+    matches = fleet.find_passports(service.session, ids)
+    visible = _visible(service, viewer, matches)
+    if battery_id is not None and battery_id not in visible:
+        reason = matches[battery_id].reason if matches[battery_id].passport_id is None else None
+        raise PermissionDeniedError(
+            f"battery {battery_id}: its flags are individual battery data; "
+            + (f"it has no passport ({reason})" if reason else "this account may not read that data of its passport"),
+        )
+    page = sorted(visible)[offset : offset + limit]
+    chosen = {b: matches[b] for b in page}
+    previous = previous_values(service.session, [visible[b] for b in page])
+    tasks = fleet.plan(store, passports=chosen, battery_ids=page)
+    rows, report = run_flags(tasks, previous=previous)
+    for row in rows:
+        service.log_access(viewer, visible[row["battery_id"]], ["safety_flags"], action="read", route=route)
+    return VisibleFlags(len(ids), len(visible), rows, len(ids) - len(visible), report.as_dict())
+
+
+def mark_from_store(
+    service: Any, viewer: Any, store: Path, battery_id: str, *, route: str | None = None
+) -> dict[str, Any]:
+    """Judge one battery of the store and record its flags on its passport as the caller (:func:`record_flags`):
+    the battery's row with ``mark`` set to ``marked``, ``unchanged`` or ``no flag``."""
+    result = flags_for(service, viewer, store, battery_id=battery_id, route=route)
+    (row,) = result.rows
+    if row["error"]:
+        raise ValidationError(
+            f"battery {battery_id} could not be judged: {row['error']}", field="battery_id", expected="usable data"
+        )
+    if not row["flags"]:
+        row["mark"] = "no flag"
+        return row
+    flags = [Flag(**f) for f in row["flags"]]
+    row["mark"] = record_flags(service, viewer, row["passport_id"], flags, row["measured_at"])
+    return row

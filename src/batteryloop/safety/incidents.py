@@ -12,7 +12,11 @@ Access
 - an organisation's accounts see the incidents linked to the passports it is responsible for, and record or correct
   incidents linked to those passports only;
 - everyone else, the public included, sees counts only: incidents per month or year, battery category and location
-  type, naming no passport, place or organisation.
+  type, naming no passport, place or organisation; a count below the threshold of ``disclosure_rules.csv`` (3, the
+  threshold rule of statistical disclosure control, with its source there) is shown as ``<3``
+  (:meth:`IncidentService.published_counts`), so that a single fire cannot be identified. Those who see every incident
+  see the exact counts. Limitation: only primary suppression; a suppressed month can still be derived where the year's
+  count and the other months of the same category and location type are shown (no secondary suppression).
 """
 
 from __future__ import annotations
@@ -153,6 +157,66 @@ def _year_range(year: int) -> tuple[date, date]:
 
 # ---------------------------------------------------------------------------------------------------------------------
 # the service
+
+
+DISCLOSURE_RULES = "disclosure_rules.csv"
+
+
+@cache
+def min_public_count() -> int:
+    """The smallest count shown to the public as a number (``disclosure_rules.csv``, rule ``min_public_count``)."""
+    text = resources.files("batteryloop.safety").joinpath(DISCLOSURE_RULES).read_text(encoding="utf-8")
+    for number, row in enumerate(csv.DictReader(text.splitlines()), start=2):
+        if row.get("rule") != "min_public_count":
+            continue
+        if not (row.get("source") or "").strip():
+            raise ValidationError(
+                f"{DISCLOSURE_RULES} row {number}: no source", field=f"{DISCLOSURE_RULES} row {number} source"
+            )
+        try:
+            value = int(row["value"])
+        except (TypeError, ValueError):
+            value = 0
+        if value < 1:
+            raise ValidationError(
+                f"{DISCLOSURE_RULES} row {number}: {row.get('value')!r} is not a whole number of at least 1",
+                field=f"{DISCLOSURE_RULES} row {number} value",
+                expected="a whole number >= 1",
+            )
+        return value
+    raise ValidationError(f"{DISCLOSURE_RULES}: no min_public_count rule", field=DISCLOSURE_RULES)
+
+
+@dataclass(frozen=True)
+class PublishedCount:
+    """A count as published: the number, or None where it is below the threshold and ``shown`` is ``<N``."""
+
+    period: str
+    category: str
+    location_type: str
+    incidents: int | None
+    shown: str
+    suppressed: bool
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "period": self.period,
+            "category": self.category,
+            "location_type": self.location_type,
+            "incidents": self.incidents,
+            "shown": self.shown,
+            "suppressed": self.suppressed,
+        }
+
+
+def suppress(rows: list[CountRow], threshold: int) -> list[PublishedCount]:
+    """Counts below ``threshold`` replaced by ``<threshold`` (the threshold rule); others kept."""
+    return [
+        PublishedCount(r.period, r.category, r.location_type, None, f"<{threshold}", True)
+        if r.incidents < threshold
+        else PublishedCount(r.period, r.category, r.location_type, r.incidents, str(r.incidents), False)
+        for r in rows
+    ]
 
 
 @dataclass(frozen=True)
@@ -332,6 +396,16 @@ class IncidentService:
             period = f"{day.year:04d}-{day.month:02d}" if per == "month" else f"{day.year:04d}"
             tally[(period, cat, where)] += 1
         return [CountRow(p, c, w, n) for (p, c, w), n in sorted(tally.items())]
+
+    def published_counts(
+        self, viewer: Viewer, *, per: str = "month", year: int | None = None, category: str | None = None
+    ) -> list[PublishedCount]:
+        """The counts as the caller may read them: exact for those who see every incident, else with the counts
+        below the threshold of ``disclosure_rules.csv`` shown as ``<N``."""
+        rows = self.counts(per=per, year=year, category=category)
+        if self.sees_all(viewer):
+            return suppress(rows, 0)
+        return suppress(rows, min_public_count())
 
     @staticmethod
     def as_dict(incident: Incident) -> dict[str, Any]:

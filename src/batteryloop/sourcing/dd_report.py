@@ -1,4 +1,4 @@
-"""The due-diligence report of Regulation (EU) 2023/1542 Art. 52(3) for one battery model, as one HTML file.
+"""The due-diligence report of Regulation (EU) 2023/1542 Art. 52(3) for one battery model, as HTML and PDF.
 
 The report has the four parts the disclosure obligation names: the management system (Art. 49), the risks identified
 (Art. 50(1); here the findings of the OECD step-2 screening of :mod:`batteryloop.sourcing.due_diligence`), the
@@ -6,7 +6,9 @@ measures taken against them (the risk-management plan of Art. 50(2)) and the thi
 The screening is computed from the supply-graph document; the operator's policy, measures and verification come from
 a small JSON document (see ``docs/due-diligence.md``), validated here with every problem named by its field.
 
-The HTML is self-contained: inline style, no script, no external resource; every input text is escaped.
+The HTML is self-contained: inline style, no script, no external resource; every input text is escaped. The PDF
+(:func:`to_pdf`) is that HTML laid out by WeasyPrint (BSD licence; it needs the Pango library, Debian packages
+``libpango-1.0-0 libpangoft2-1.0-0``), with the same text, sections and tables.
 """
 
 from __future__ import annotations
@@ -206,6 +208,11 @@ def _e(value: object) -> str:
     return html.escape(str(value), quote=True)
 
 
+def _id(value: object) -> str:
+    """An identifier (node, rule), kept on one line: a hyphen in it is no place to break."""
+    return f'<span class="id">{_e(value)}</span>'
+
+
 def _table(headers: list[str], rows: list[list[str]]) -> str:
     head = "".join(f"<th>{_e(h)}</th>" for h in headers)
     body = "".join("<tr>" + "".join(f"<td>{cell}</td>" for cell in row) + "</tr>" for row in rows)
@@ -216,7 +223,7 @@ STYLE = (
     "body{font-family:sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem;color:#222}"
     "table{border-collapse:collapse;width:100%;margin:1rem 0}th,td{border:1px solid #bbb;padding:.3rem .5rem;"
     "text-align:left;vertical-align:top}th{background:#eee}.high{color:#a00;font-weight:bold}.medium{color:#a60}"
-    ".gap{color:#a00}.cite{color:#555;font-size:.9em}"
+    ".gap{color:#a00}.cite{color:#555;font-size:.9em}.id{white-space:nowrap}"
 )
 
 
@@ -264,8 +271,8 @@ def render(model: str, screening: dict[str, Any], policy: Policy) -> str:
                     [
                         f'<span class="{_e(f["severity"])}">{_e(f["severity"])}</span>',
                         _e(f["material"]),
-                        _e(f["node"]),
-                        _e(f["rule"]),
+                        _id(f["node"]),
+                        _id(f["rule"]),
                         _e(f["message"]),
                         _e(f["citation"]),
                     ]
@@ -295,7 +302,7 @@ def render(model: str, screening: dict[str, Any], policy: Policy) -> str:
             )
             or f'<span class="gap">{NO_MEASURE}</span>'
         )
-        rows.append([_e(f["severity"]), _e(f["node"]), _e(f["rule"]), text])
+        rows.append([_e(f["severity"]), _id(f["node"]), _id(f["rule"]), text])
     general = [m for m in policy.measures if m.node is None and m.rule is None]
     if rows:
         parts.append(_table(["severity", "node", "rule", "measures"], rows))
@@ -330,6 +337,34 @@ def read_json(path: Path, name: str) -> Any:
         raise ValidationError(f"{path}: cannot read JSON ({exc})", field=name, expected="a JSON file") from None
 
 
-def file_name(model: str) -> str:
+FORMATS = ("html", "pdf")
+MIME_TYPES = {"html": "text/html", "pdf": "application/pdf"}
+PDF_STYLE = (
+    "@page{size:A4;margin:18mm 15mm;@bottom-right{content:counter(page) ' / ' counter(pages);font-size:8pt}}"
+    "body{max-width:none;margin:0;padding:0;font-size:10pt}td,th{font-size:8.5pt}td:nth-last-child(-n+2){overflow-wrap:anywhere}"
+)
+"""Added to the HTML's style for print: A4 pages, the page margins instead of the screen's centred column."""
+
+
+def to_pdf(page: str) -> bytes:
+    """The report's HTML as a PDF document (A4), laid out by WeasyPrint; nothing is fetched from the network."""
+    try:
+        from weasyprint import HTML
+    except (ImportError, OSError) as exc:  # OSError: the Pango library is missing
+        raise ValidationError(
+            f"cannot make a PDF here: {exc}",
+            field="--format",
+            expected="html, or install weasyprint and Pango (Debian: libpango-1.0-0 libpangoft2-1.0-0)",
+        ) from None
+
+    def no_fetch(url: str, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        raise ValueError(f"the report refers to no external resource ({url})")
+
+    printable = page.replace("</style>", PDF_STYLE + "</style>", 1)
+    pdf: bytes = HTML(string=printable, url_fetcher=no_fetch).write_pdf()
+    return pdf
+
+
+def file_name(model: str, fmt: str = "html") -> str:
     """The report's file name: the model identifier with anything but letters, digits, '.', '-', '_' replaced."""
-    return "due-diligence-" + re.sub(r"[^A-Za-z0-9._-]", "_", model) + ".html"
+    return "due-diligence-" + re.sub(r"[^A-Za-z0-9._-]", "_", model) + "." + fmt

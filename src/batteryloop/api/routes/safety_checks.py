@@ -17,6 +17,7 @@ from batteryloop.api.deps import ContextDep
 from batteryloop.api.routes.sourcing import ERRORS, require_account
 from batteryloop.errors import PermissionDeniedError, Problem, ValidationError
 from batteryloop.passport.access import Viewer
+from batteryloop.passport.attributes import AccessGroup
 from batteryloop.passport.models import Passport
 from batteryloop.passport.service import PassportService
 
@@ -35,7 +36,11 @@ PASSPORT_ATTRIBUTES = (
 class TransportRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    condition: Literal["intact", "damaged", "critical", "waste"]
+    condition: Literal["intact", "damaged", "critical", "waste"] | None = Field(
+        default=None,
+        description="The battery's condition; with passport_id it may be left out and is then taken from the "
+        "passport's safety_status (safety/safety_status.csv), which the caller must be allowed to read.",
+    )
     passport_id: str | None = Field(
         default=None, min_length=1, max_length=200, description="Read chemistry, mass and energy from this passport."
     )
@@ -67,12 +72,23 @@ class TransportRequest(BaseModel):
         return value
 
 
-def _passport_data(service: PassportService, viewer: Viewer, passport_id: str, route: str) -> dict[str, Any]:
-    """The passport's data as the caller sees it; refused (403, naming them) where a needed attribute is withheld."""
+STATUS_ATTRIBUTES = ("safety_status", "battery_status")
+"""What the condition is read from when the request gives none (individual battery data, Annex XIII 4)."""
+
+
+def _passport_data(
+    service: PassportService, viewer: Viewer, passport_id: str, route: str, *, status: bool = False
+) -> dict[str, Any]:
+    """The passport's data as the caller sees it; refused (403, naming them) where a needed attribute is withheld.
+    With ``status`` the safety status is needed too: a caller who may not read the battery's individual data is
+    refused even where the passport holds no status (its absence is individual battery data as well)."""
     view = service.view(viewer, passport_id, route=route)
     stored = service.session.get(Passport, view.passport_id)
     held = set(stored.data) if stored is not None else set()
-    withheld = [name for name in PASSPORT_ATTRIBUTES if name in held and name not in view.data]
+    needed = PASSPORT_ATTRIBUTES + STATUS_ATTRIBUTES if status else PASSPORT_ATTRIBUTES
+    withheld = [name for name in needed if name in held and name not in view.data]
+    if status and AccessGroup.LEGITIMATE_INTEREST_INDIVIDUAL not in view.groups and "safety_status" not in withheld:
+        withheld.append("safety_status")
     if withheld:
         raise PermissionDeniedError(
             f"passport {passport_id}: {', '.join(withheld)} withheld from this account; the classification "
@@ -89,6 +105,7 @@ async def transport(body: TransportRequest, ctx: ContextDep) -> Any:
     """Classify a battery consignment under ADR: UN number, special provisions, packing instructions, marking and
     whether a relief takes it out of ADR, each with its citation. Give either ``passport_id`` or all of
     ``chemistry``, ``mass_kg`` and ``energy_Wh``."""
+    from batteryloop.safety.status import transport_condition
     from batteryloop.safety.transport import Consignment, classify, consignment_from_passport
 
     given = {"chemistry": body.chemistry, "mass_kg": body.mass_kg, "energy_Wh": body.energy_Wh}
@@ -103,26 +120,34 @@ async def transport(body: TransportRequest, ctx: ContextDep) -> Any:
             )
     else:
         missing = [name for name, value in given.items() if value is None]
+        if body.condition is None:
+            missing.append("condition")
         if missing:
             raise ValidationError(
                 f"missing {', '.join(missing)}",
                 problems=[
-                    Problem(name, "missing", "passport_id or chemistry, mass_kg and energy_Wh") for name in missing
+                    Problem(name, "missing", "passport_id, or chemistry, mass_kg, energy_Wh and condition")
+                    for name in missing
                 ],
             )
     extra: dict[str, Any] = {"lithium_g": body.lithium_g, "purpose": body.purpose, "on": body.on}
 
     def work(service: PassportService, viewer: Viewer) -> dict[str, Any]:
         require_account(viewer)
+        note: str | None = None
         if body.passport_id is not None:
-            data = _passport_data(service, viewer, body.passport_id, ctx.route)
+            data = _passport_data(service, viewer, body.passport_id, ctx.route, status=body.condition is None)
+            condition: str | None = body.condition
+            if condition is None:
+                condition, note = transport_condition(data)
             consignment = consignment_from_passport(
-                data, condition=body.condition, packaging=body.packaging, cell=body.cell, **extra
+                data, condition=condition, packaging=body.packaging, cell=body.cell, **extra
             )
         else:
             assert body.chemistry is not None
             assert body.mass_kg is not None
             assert body.energy_Wh is not None
+            assert body.condition is not None
             consignment = Consignment(
                 body.chemistry, body.mass_kg, body.energy_Wh, body.condition, body.packaging, body.cell, **extra
             )
@@ -136,6 +161,8 @@ async def transport(body: TransportRequest, ctx: ContextDep) -> Any:
             "cell": consignment.cell,
             "passport_id": body.passport_id,
         }
+        if note is not None:
+            result["input"]["condition_source"] = note
         return result
 
     return await ctx.run(work)

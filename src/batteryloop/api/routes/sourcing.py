@@ -1,15 +1,20 @@
-"""Stateless sourcing checks: OECD step-2 screening of a supply graph (Art. 48-52) and the carbon footprint (Art. 7).
+"""Sourcing: OECD step-2 screening of a supply graph (Art. 48-52), the carbon footprint (Art. 7), the Art. 52(3)
+due-diligence report (HTML or PDF) and its publication into the passports of the model.
 
-Both answer any authenticated account and store nothing; a bad input is a 422 naming every field at fault.
+The checks and the report answer any authenticated account and store nothing; publishing writes the passports of the
+caller's organisation only. A bad input is a 422 naming every field at fault.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, date, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Body
+from fastapi import APIRouter, Body, Response
+from fastapi import Path as FastApiPath
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+from starlette.concurrency import run_in_threadpool
 
 from batteryloop.api.deps import ContextDep
 from batteryloop.errors import AuthenticationError
@@ -111,5 +116,94 @@ async def carbon(body: CarbonBody, ctx: ContextDep) -> Any:
     def work(_service: PassportService, viewer: Viewer) -> dict[str, Any]:
         require_account(viewer)
         return carbon_footprint(body).as_dict()
+
+    return await ctx.run(work)
+
+
+class ReportRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    models: list[dict[str, Any]] = Field(
+        max_length=1000,
+        description="The supply-chain document's models, as for /screen (the report's model among them).",
+    )
+    policy: dict[str, Any] = Field(
+        description="The operator's part: operator, management_system, measures, verification (docs/due-diligence.md)."
+    )
+    as_of: date | None = Field(default=None, description="Screening date (default today).")
+
+    @field_validator("as_of", mode="before")
+    @classmethod
+    def _date_text(cls, value: Any) -> Any:
+        if value is not None and not isinstance(value, str):
+            raise ValueError("expected a date YYYY-MM-DD")
+        return value
+
+
+class PublishRequest(ReportRequest):
+    report_urls: list[str] = Field(
+        min_length=1,
+        max_length=10,
+        description="Where the operator publishes the report's files (e.g. its HTML and its PDF); the passports "
+        "link to them.",
+    )
+
+
+def _build(body: ReportRequest, model_id: str) -> tuple[str, dict[str, Any], Any]:
+    from batteryloop.errors import ValidationError
+    from batteryloop.sourcing import dd_report
+    from batteryloop.sourcing import due_diligence as dd
+
+    chain = dd.parse_graph({"models": body.models})
+    try:
+        policy = dd_report.parse_policy(body.policy)
+    except ValidationError as exc:
+        exc.problems = [dataclasses.replace(p, field=f"policy.{p.field}") for p in exc.problems]
+        raise
+    when = body.as_of or datetime.now(UTC).date()
+    page, screening = dd_report.build_parsed(chain, policy, model_id, as_of=when)
+    return page, screening, policy
+
+
+ModelId = Annotated[str, FastApiPath(min_length=1, max_length=200, description="The battery model identifier.")]
+
+
+@router.post(
+    "/report/{model_id}",
+    responses=ERRORS | {200: {"content": {"text/html": {}, "application/pdf": {}}}},
+    response_class=Response,
+)
+async def report(
+    model_id: ModelId, body: ReportRequest, ctx: ContextDep, format: Literal["html", "pdf"] = "html"
+) -> Any:
+    """The Art. 52(3) due-diligence report of one battery model (management system, risks identified, measures,
+    third-party verification) as HTML or PDF; any authenticated account, nothing stored."""
+    from batteryloop.sourcing import dd_report
+
+    def work(_service: PassportService, viewer: Viewer) -> tuple[str, dict[str, Any], Any]:
+        require_account(viewer)
+        return _build(body, model_id)
+
+    page, _screening, _policy = await ctx.run(work)
+    name = dd_report.file_name(model_id, format)
+    headers = {"Content-Disposition": f'inline; filename="{name}"'}
+    if format == "pdf":
+        pdf = await run_in_threadpool(dd_report.to_pdf, page)
+        return Response(pdf, media_type="application/pdf", headers=headers)
+    return Response(page, media_type="text/html; charset=utf-8", headers=headers)
+
+
+@router.post("/report/{model_id}/publish", responses=ERRORS)
+async def publish_report(model_id: ModelId, body: PublishRequest, ctx: ContextDep) -> Any:
+    """Fill the due-diligence section (Annex XIII 1(d): due_diligence_report, third_party_assurance) of every active
+    passport of the model that the caller's organisation is responsible for, from the report built from this body;
+    a new signed version per passport, none where it carries the values already. Another operator is refused (403)."""
+    from batteryloop.sourcing.dd_publish import passport_values, publish
+
+    def work(service: PassportService, viewer: Viewer) -> dict[str, Any]:
+        require_account(viewer)
+        _page, screening, policy = _build(body, model_id)
+        values, unset = passport_values(model_id, screening, policy, body.report_urls)
+        return publish(service, viewer, model_id, values, unset=unset).as_dict()
 
     return await ctx.run(work)
