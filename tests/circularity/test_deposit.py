@@ -20,7 +20,6 @@ from batteryloop.circularity.deposit import (
 )
 from batteryloop.circularity.material_flow import load_model_data, run, scenario_from_dict
 from batteryloop.errors import ValidationError
-from tests.conftest import shared_path
 
 PARAMS = DepositParameters(
     maximum_return_pct=91.0, half_saturation_eur=25.0, unit_mass_kg=2.5, residual_share_pct=50.0, fires_per_tonne=0.1
@@ -83,7 +82,7 @@ def test_cash_flows_of_one_cohort_by_hand() -> None:
 
 
 def test_in_the_flow_model_the_fund_holds_the_deposits_of_batteries_in_use() -> None:
-    data = load_model_data(shared_path("."))
+    data = load_model_data(None)  # the package tables; equal to ../shared/data (tests/circularity/test_published.py)
     doc = {"name": "dep", "deposit": {"category": "LMT", "start_year": 2027, "deposit_eur": 40.0}}
     with_deposit = run(scenario_from_dict(doc, "dep"), data, 2040)
     without = run(scenario_from_dict({"name": "none"}, "none"), data, 2040)

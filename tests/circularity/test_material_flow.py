@@ -1,4 +1,8 @@
-"""The national material-flow model: cohort arithmetic, mass balance, scenarios, CLI and bad scenario files."""
+"""The national material-flow model: cohort arithmetic, mass balance, scenarios, CLI and bad scenario files.
+
+The model runs on the package's own cited tables here, so these tests run in a fresh clone too; that those tables equal
+the published files of ../shared/data (and so give the same results) is tests/circularity/test_published.py.
+"""
 
 from __future__ import annotations
 
@@ -27,15 +31,13 @@ from batteryloop.circularity.material_flow import (
     survival_matrix,
 )
 from batteryloop.errors import ValidationError
-from tests.conftest import shared_path
 
 SCENARIOS = Path(__file__).parents[2] / "src/batteryloop/circularity/scenarios"
 
 
 @pytest.fixture(scope="module")
 def data() -> ModelData:
-    shared_path("circularity", "material_intensity_batpac", "mineral_intensity_kg_per_kwh.csv")
-    return load_model_data(shared_path())
+    return load_model_data(None)
 
 
 # ---- the stock model ------------------------------------------------------------------------------------------------
@@ -226,10 +228,10 @@ def test_a_bad_inflow_file_names_row_and_field(tmp_path: Path) -> None:
 
 
 def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "BATTERYLOOP_SHARED_DATA": str(shared_path())}
+    """The command as a user runs it: the shared data where found, else the package tables (the same figures)."""
     return subprocess.run(
         [sys.executable, "-m", "batteryloop.cli", "circularity", "mfa", *args],
-        env=env,
+        env=dict(os.environ),
         capture_output=True,
         text=True,
         timeout=120,
@@ -271,22 +273,3 @@ def test_the_command_names_the_bad_field(tmp_path: Path) -> None:
 def test_the_scenario_dataclass_defaults_run(data: ModelData) -> None:
     result = run(Scenario(name="plain"), data, 2030)
     assert result.years[0] == 2009 and result.years[-1] == 2030
-
-
-def test_the_command_runs_on_the_shipped_copy_of_the_data(tmp_path: Path) -> None:
-    """Installed without a data folder, the command reads the published tables shipped with the package; they are the
-    same files as the shared data set, so the results are identical."""
-    scenario = str(SCENARIOS / "current_policy.toml")
-    shared = _cli("--scenario", scenario, "--until", "2032", "--out", str(tmp_path / "a"), cwd=tmp_path)
-    env = {k: v for k, v in os.environ.items() if k != "BATTERYLOOP_SHARED_DATA"}
-    args = ["circularity", "mfa", "--scenario", scenario, "--until", "2032", "--out", str(tmp_path / "b")]
-    shipped = subprocess.run(
-        [sys.executable, "-m", "batteryloop.cli", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=tmp_path,
-    )
-    assert shared.returncode == 0 and shipped.returncode == 0, shipped.stderr
-    assert (tmp_path / "a" / "elements.csv").read_text() == (tmp_path / "b" / "elements.csv").read_text()

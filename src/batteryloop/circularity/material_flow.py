@@ -332,7 +332,7 @@ def load_model_data(shared_data: Path | None) -> ModelData:
         intensity = package_intensity(chemistries)
         source = (
             f"the package's own tables {CONTENT_FILE.name} (BatPaC 5.1 intensities) and {POM_FILE.name} "
-            "(Eurostat env_waspb and EPAC tonnes), each row cited; no shared data folder"
+            "(Eurostat env_waspb and EPAC tonnes), each row cited"
         )
     else:
         intensity = shared_intensity(chemistries, shared_data)

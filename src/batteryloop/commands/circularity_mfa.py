@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import csv
 import math
-import os
 from html import escape
-from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -17,6 +15,8 @@ from rich.console import Console
 from batteryloop.circularity.material_flow import (
     GOAL_PRIMARY_REDUCTION_PCT,
     GOAL_YEAR,
+    SHARED_FILES,
+    ModelData,
     ScenarioResult,
     deposit_rows,
     element_rows,
@@ -26,8 +26,10 @@ from batteryloop.circularity.material_flow import (
     read_scenario,
     run,
 )
+from batteryloop.circularity.published import mfa_data_folder
 from batteryloop.commands.groups import circularity_app
 from batteryloop.errors import ValidationError
+from batteryloop.shared_data import shared_data_dir
 
 out = Console(soft_wrap=True, highlight=False)
 
@@ -35,13 +37,27 @@ PLOTTED_ELEMENTS = ("Li", "Co", "Ni", "Cu")
 COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#17becf", "#7f7f7f")
 
 
-def shared_data_dir() -> Path:
-    """``BATTERYLOOP_SHARED_DATA``, or the copy of the published tables shipped with the package
-    (``circularity/data``, each with its SOURCE.md)."""
-    given = os.environ.get("BATTERYLOOP_SHARED_DATA")
-    if given:
-        return Path(given)
-    return Path(str(resources.files("batteryloop.circularity").joinpath("data")))
+def resolve_model_data(data: Path | None) -> tuple[ModelData, str]:
+    """The model's inputs and a line saying where they came from.
+
+    ``--data DIR`` must hold the model's files (an error names a missing one). Without it: the shared data folder
+    (``BATTERYLOOP_SHARED_DATA``, else ``../shared/data`` next to a source checkout) when it holds them, else the
+    package's own cited tables.
+    """
+    if data is not None:
+        loaded = load_model_data(data)
+        return loaded, f"data: {loaded.source} (--data)"
+    folder = mfa_data_folder()
+    loaded = load_model_data(folder)
+    if folder is not None:
+        return loaded, f"data: {loaded.source}"
+    shared = shared_data_dir()
+    why = (
+        "no shared data folder found (set BATTERYLOOP_SHARED_DATA or pass --data)"
+        if shared is None
+        else f"{shared} lacks " + ", ".join(str(f) for f in SHARED_FILES if not (shared / f).is_file())
+    )
+    return loaded, f"data: {loaded.source} ({why})"
 
 
 def write_csv(path: Path, rows: list[dict[str, Any]]) -> None:
@@ -187,12 +203,13 @@ def mfa(
     data: Annotated[
         Path | None,
         typer.Option(
-            help="Data folder (BatPaC, rules, Dutch flows); default BATTERYLOOP_SHARED_DATA, else the shipped copy."
+            help="Shared data folder (BatPaC, Eurostat, Dutch flows); default BATTERYLOOP_SHARED_DATA, else "
+            "../shared/data next to a source checkout, else the package's own cited tables."
         ),
     ] = None,
 ) -> None:
     """Run the national material-flow model for each scenario; write CSVs and SVG plots with the 2030 goal marked."""
-    model_data = load_model_data(data or shared_data_dir())
+    model_data, data_line = resolve_model_data(data)
     scenarios = [read_scenario(path, model_data.chemistries) for path in scenario]
     names = [s.name for s in scenarios]
     duplicate = sorted({n for n in names if names.count(n) > 1})
@@ -208,6 +225,7 @@ def mfa(
             "scenarios start in different years", field="first_year", expected="the same first_year in every file"
         )
     written = write_outputs(results, out_dir)
+    out.print(data_line)
     out.print(
         f"{GOAL_YEAR}: share of material demand met by secondary material (goal {GOAL_PRIMARY_REDUCTION_PCT:g} %)"
     )
