@@ -864,3 +864,103 @@ def build_lp(
         sessions, start.astype("datetime64[s]"), len(prices), step_minutes, FleetParameters.from_defaults(), v2g
     )
     return _build(lay, prices, v2g, _site_bounds(site_limit_kW, len(prices)), wear_cost_eur_per_MWh)
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# per-EV plans: the same LP, read per EV and step (for managers that send each EV its own limits)
+
+
+@dataclass(frozen=True)
+class PerEvPlan:
+    """The fleet LP's schedule per (EV, connected step) pair, for a manager that sends each EV its own limits.
+
+    Pairs of one EV are contiguous and in time order (as in the LP). Powers are step averages at the charge point
+    [kW], positive charge; an EV connected for part of a step (``frac`` < 1) draws ``power_kW / frac`` while present.
+    """
+
+    status: str  # optimal, infeasible, unbounded, error (then the powers are zero)
+    ev: IntArray  # per pair: the EV (index into the sessions)
+    step: IntArray  # per pair: the step from the plan start
+    frac: FloatArray  # per pair: connected share of the step
+    charge_kW: FloatArray  # per pair, >= 0, at most the EV's charge power x frac
+    discharge_kW: FloatArray  # per pair, >= 0, at most the EV's discharge power x frac (0 without V2G)
+    guaranteed_kWh: FloatArray  # per EV: energy at the charge point the schedule delivers by departure
+    reason: NDArray[np.str_]  # per EV: "" or a key of CLIP_REASONS (why it gets less than it asked)
+    n_steps: int
+
+    @property
+    def power_kW(self) -> FloatArray:
+        """Net power per pair [kW]: charge minus discharge (step average)."""
+        return self.charge_kW - self.discharge_kW
+
+    def site_kW(self) -> FloatArray:
+        """Net fleet power per step [kW] (the sum the site limit bounds)."""
+        return _sum_by(self.step, weights=self.power_kW, minlength=self.n_steps)
+
+
+def plan_per_ev(
+    sessions: FleetSessions,
+    prices_eur_per_MWh: FloatArray,
+    start: np.datetime64,
+    *,
+    step_minutes: int,
+    v2g: bool,
+    site_limit_kW: float | FloatArray | None = None,
+    wear_cost_eur_per_MWh: float = 0.0,
+    params: FleetParameters | None = None,
+    solver: str = "auto",
+) -> PerEvPlan:
+    """Solve the fleet LP of :func:`optimise_fleet` and return each EV's schedule instead of the aggregate.
+
+    Parameters
+    ----------
+    sessions : FleetSessions
+        The EVs: arrival and departure (UTC), energy [kWh at the charge point], charge and discharge power [kW].
+    prices_eur_per_MWh : ndarray
+        One price per step from ``start``; its length is the horizon. [EUR/MWh]
+    start : numpy.datetime64
+        The start of step 0 (UTC).
+    step_minutes : int
+        Step length. [min]
+    v2g : bool
+        Plan discharging too (the EVs' ``max_discharge_kW``).
+    site_limit_kW : float or ndarray, optional
+        Bound on the fleet's net power per step (a number for every step, or one per step), both directions. [kW]
+    wear_cost_eur_per_MWh : float
+        Battery-wear cost per MWh discharged. [EUR/MWh]
+    params : FleetParameters, optional
+        Efficiencies and state-of-charge window; ``fleet_defaults.csv`` when omitted.
+    solver : str
+        ``auto``, ``simplex`` or ``ipm`` (see :func:`solve_lp`).
+
+    The same layout, LP and solve as :func:`optimise_fleet` (no dumb baseline, no envelope), so a manager built on it
+    plans what the fleet optimisation plans.
+    """
+    prices = np.asarray(prices_eur_per_MWh, dtype=np.float64)
+    T = len(prices)
+    if T == 0:
+        raise ValidationError("no price steps", field="prices", expected="one price per step")
+    if step_minutes <= 0:
+        raise ValidationError(f"{step_minutes}", field="step_minutes", expected="> 0")
+    p = params if params is not None else FleetParameters.from_defaults()
+    lay = _layout(sessions, start.astype("datetime64[s]"), T, step_minutes, p, v2g)
+    lp = _build(lay, prices, v2g, _site_bounds(site_limit_kW, T), wear_cost_eur_per_MWh)
+    status, x = solve_lp(lp, solver)
+    K = lay.K
+    if status == "optimal" and v2g:
+        pk, qk = _v2g_powers(lay, x)
+    elif status == "optimal":
+        pk, qk = np.clip(x[:K], 0.0, None), np.zeros(K)
+    else:
+        pk = qk = np.zeros(K)
+    return PerEvPlan(
+        status=status,
+        ev=lay.ev,
+        step=lay.step,
+        frac=lay.frac,
+        charge_kW=np.minimum(pk, lay.p_max),
+        discharge_kW=np.minimum(qk, lay.q_max),
+        guaranteed_kWh=(lay.req - lay.e0) / lay.eta_c,
+        reason=lay.reason,
+        n_steps=T,
+    )

@@ -5,8 +5,7 @@ transaction and calls :func:`plan_hub` on every arrival, departure and price sig
 ``step_minutes`` since 1970 UTC (the market's quarter-hours, so re-plans keep the same steps), from the event
 (``start``) on: step 0 runs from the start to the next grid boundary. It is the LP of :mod:`batteryloop.energy.fleet`
 (one LP for all EVs, smart charging and, for bidirectional stations, vehicle-to-grid, with the hub's connection limit
-as the site limit), read per EV and per step instead of in aggregate (through the fleet module's layout, build and
-solve functions).
+as the site limit), read per EV and per step instead of in aggregate (:func:`batteryloop.energy.fleet.plan_per_ev`).
 
 Why the limits hold at every instant, not only on average per step (the tests check the applied power, not the plan):
 
@@ -96,6 +95,41 @@ class PriceSignal:
         keys = np.array([utc(s).timestamp() for s in self.starts])
         idx = np.searchsorted(keys, np.array([utc(m).timestamp() for m in moments]), side="right") - 1
         return np.asarray(self.eur_per_MWh, dtype=np.float64)[np.clip(idx, 0, len(keys) - 1)]
+
+
+class WindowedLimit(float):
+    """A site limit [kW] that is ``float(self)`` outside the windows and ``kW`` inside each ``[start, end)`` (UTC):
+    a grid operator's capacity limit for a time window (OpenADR 3 ``IMPORT_CAPACITY_LIMIT``) on top of the
+    connection limit. It is a float (the connection limit; ``inf`` when there is none) so that a CSMS typed for a
+    constant limit carries it unchanged; :func:`plan_hub` reads the windows per plan step, and a window that covers
+    any part of a step bounds the whole step (the hub's power is constant within a step, so the bound holds at
+    every instant of the window)."""
+
+    windows: tuple[tuple[datetime, datetime, float], ...]
+
+    def __new__(cls, base_kW: float | None, windows: list[tuple[datetime, datetime, float]]) -> WindowedLimit:
+        base = float("inf") if base_kW is None else float(base_kW)
+        if np.isnan(base) or base < 0:
+            raise ValidationError(f"{base_kW}", field="site_limit_kW", expected="a number >= 0 (kW) or none")
+        for k, (a, b, kW) in enumerate(windows):
+            if utc(b) <= utc(a):
+                raise ValidationError(f"{b} is not after {a}", field=f"windows[{k}].end", expected="after the start")
+            if not np.isfinite(kW) or kW < 0:
+                raise ValidationError(f"{kW}", field=f"windows[{k}].kW", expected="a number >= 0 (kW)")
+        obj = super().__new__(cls, base)
+        obj.windows = tuple((utc(a), utc(b), float(kW)) for a, b, kW in windows)
+        return obj
+
+    def per_step(self, start: datetime, grid0: datetime, step_s: int, T: int) -> FloatArray:
+        """The limit [kW] of each of ``T`` plan steps (step 0 from ``start``, step k from ``grid0 + k step``)."""
+        out = np.full(T, float(self))
+        for a, b, kW in self.windows:
+            for k in range(T):
+                lo = start if k == 0 else grid0 + timedelta(seconds=k * step_s)
+                hi = grid0 + timedelta(seconds=(k + 1) * step_s)
+                if a < hi and b > lo:
+                    out[k] = min(out[k], kW)
+        return out
 
 
 @dataclass(frozen=True)
@@ -192,12 +226,14 @@ def plan_hub(
     wear_cost_eur_per_MWh: float = 0.0,
 ) -> HubPlan:
     """Plan every EV in ``needs`` from ``start`` (see the module text). ``fixed_kW``: per grid step, power of stations
-    the plan cannot change (unreachable), taken off the limit."""
+    the plan cannot change (unreachable), taken off the limit. ``site_limit_kW`` may be a :class:`WindowedLimit`
+    (a lower limit in time windows)."""
     d = defaults()
     step = int(step_minutes if step_minutes is not None else d["step_minutes"])
     if step <= 0:
         raise ValidationError(f"{step}", field="step_minutes", expected="> 0")
-    if site_limit_kW is not None and (not np.isfinite(site_limit_kW) or site_limit_kW < 0):
+    windowed = isinstance(site_limit_kW, WindowedLimit)  # validated when made; its base may be inf (no limit)
+    if site_limit_kW is not None and not windowed and (not np.isfinite(site_limit_kW) or site_limit_kW < 0):
         raise ValidationError(f"{site_limit_kW}", field="site_limit_kW", expected="a number >= 0 (kW)")
     start = utc(start)
     step_s = step * 60
@@ -216,7 +252,12 @@ def plan_hub(
     price = prices.at(moments) + d["early_preference_eur_per_MWh_per_h"] * np.arange(T) * step / 60.0
     share = np.ones(T)
     share[0] = f0
-    limit = None if site_limit_kW is None else np.full(T, float(site_limit_kW))
+    if isinstance(site_limit_kW, WindowedLimit):
+        # steps outside every window and without a connection limit: a bound no schedule reaches
+        never = sum(max(n.max_charge_kW, n.max_discharge_kW) for n in needs) + 1.0
+        limit: FloatArray | None = np.minimum(site_limit_kW.per_step(start, grid0, step_s, T), never)
+    else:
+        limit = None if site_limit_kW is None else np.full(T, float(site_limit_kW))
     if limit is not None and fixed_kW is not None:
         fixed = np.zeros(T)
         m = min(T, len(fixed_kW))
@@ -250,25 +291,27 @@ def plan_hub(
     if len(in_lp):
         sessions = _sessions(needs, in_lp, start, grid0, whole, step_s, lp_energy)
         start64 = np.datetime64(grid0.replace(tzinfo=None), "s")
-        lay = fleet._layout(sessions, start64, T, step, params, v2g)
         # the LP's power is the step average; in step 0 every EV is present for the share f0 only, so the limit
         # on the average is f0 x the limit on the power while present
         site = None if limit is None else limit * share
-        lp = fleet._build(lay, price, v2g, fleet._site_bounds(site, T), wear_cost_eur_per_MWh)
-        lp_status, x = fleet.solve_lp(lp)
-        if lp_status == "optimal":
-            if v2g:
-                p, q = fleet._v2g_powers(lay, x)
-            else:
-                p, q = np.clip(x[: lay.K], 0.0, None), np.zeros(lay.K)
-            avg = np.minimum(p, lay.p_max) - np.minimum(q, lay.q_max)
-            inst[in_lp[lay.ev], lay.step] = avg / share[lay.step]
-            guaranteed[in_lp] = (lay.req - lay.e0) / lay.eta_c + reserved[in_lp] * tail_h[in_lp]
-            reason[in_lp] = lay.reason
+        per_ev = fleet.plan_per_ev(
+            sessions,
+            price,
+            start64,
+            step_minutes=step,
+            v2g=v2g,
+            site_limit_kW=site,
+            wear_cost_eur_per_MWh=wear_cost_eur_per_MWh,
+            params=params,
+        )
+        if per_ev.status == "optimal":
+            inst[in_lp[per_ev.ev], per_ev.step] = per_ev.power_kW / share[per_ev.step]
+            guaranteed[in_lp] = per_ev.guaranteed_kWh + reserved[in_lp] * tail_h[in_lp]
+            reason[in_lp] = per_ev.reason
         else:
             status = "fallback"
             message = (
-                f"the fleet LP ended {lp_status}: no schedule meets every departure energy within "
+                f"the fleet LP ended {per_ev.status}: no schedule meets every departure energy within "
                 f"{site_limit_kW} kW; earliest departure first"
             )
             _edf(needs, in_lp, whole, lp_energy, limit, step_s, share, inst, guaranteed, reason)
