@@ -258,3 +258,26 @@ def test_cli_draws_elaadnl_sessions_with_real_prices(tmp_path: Path) -> None:
     assert d["saving_eur"] > 0 and d["v2g_discharged_kWh"] > 0
     assert d["price_resampled_from_minutes"] == 60
     assert date.fromisoformat(d["start_utc"][:10]) == date(2024, 6, 11)
+
+
+def test_cli_on_a_fresh_clone_uses_the_synthetic_prices_and_sessions_and_says_so(tmp_path: Path) -> None:
+    """Without ../shared (an empty BATTERYLOOP_SHARED_DATA), `energy fleet --evs` draws from the package's own
+    session model and prices with its synthetic series; the output names both as synthetic."""
+    import os
+
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    code = "from batteryloop.cli import main; main()"
+    args = ["energy", "fleet", "--date", "2024-06-12", "--evs", "50", "--v2g", "--seed", "1"]
+    env = os.environ | {"BATTERYLOOP_SHARED_DATA": str(empty)}
+    done = subprocess.run(
+        [sys.executable, "-c", code, *args, "--json"], capture_output=True, text=True, timeout=120, env=env
+    )
+    assert done.returncode == 0, done.stderr
+    d = json.loads(done.stdout)
+    assert d["sessions_synthetic"] and "synthetic EV sessions made by batteryloop" in d["drawn_from"]
+    assert d["prices_synthetic"] and "synthetic Dutch-like day-ahead prices" in d["prices"]
+    assert d["status"] == "optimal" and d["evs"] == 50 and d["saving_eur"] > 0
+    text = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, timeout=120, env=env)
+    assert text.returncode == 0, text.stderr
+    assert "prices: synthetic Dutch-like" in text.stdout and "sessions drawn from: synthetic EV sessions" in text.stdout

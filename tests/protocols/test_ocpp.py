@@ -366,9 +366,13 @@ def test_station_without_iso15118_gets_the_default_stay_from_the_elaadnl_statist
     assert result.cars[0].tx_id == first.tx_id
 
 
-def test_the_car_draw_falls_back_to_the_bundled_summary_without_shared_data(tmp_path: Path) -> None:
-    draw = draw_cars(10, DAY, hours=24, seed=4, stats_dir=tmp_path / "absent")
-    assert "fallback" in draw.source
+def test_the_car_draw_uses_the_synthetic_session_model_without_shared_data(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "empty").mkdir()
+    monkeypatch.setenv("BATTERYLOOP_SHARED_DATA", str(tmp_path / "empty"))
+    draw = draw_cars(10, DAY, hours=24, seed=4)
+    assert "synthetic" in draw.source
     assert len(draw.cars) > 10
     for car in draw.cars:
         stay_h = (car.departure - car.arrival).total_seconds() / 3600.0

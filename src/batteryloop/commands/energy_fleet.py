@@ -46,8 +46,15 @@ def _write_schedule(rows: list[dict[str, Any]], path: Path) -> None:
 
 @energy_app.command("fleet")
 def energy_fleet(
-    prices_path: Annotated[Path, typer.Option("--prices", help="Day-ahead prices CSV (UTC, EUR/MWh or EUR/kWh).")],
     day: Annotated[str, typer.Option("--date", help="The day (Europe/Amsterdam) the sessions arrive, YYYY-MM-DD.")],
+    prices_path: Annotated[
+        Path | None,
+        typer.Option(
+            "--prices",
+            help="Day-ahead prices CSV (UTC, EUR/MWh or EUR/kWh). Default: the NL file of the shared data folder, "
+            "else batteryloop's synthetic Dutch-like prices 2023-2025 (said in the output).",
+        ),
+    ] = None,
     evs: Annotated[
         int | None, typer.Option("--evs", help="Draw this many sessions from the ElaadNL statistics.")
     ] = None,
@@ -71,8 +78,13 @@ def energy_fleet(
         str | None, typer.Option(help="Location mix of drawn sessions, e.g. home=0.6,public=0.25,work=0.15.")
     ] = None,
     elaadnl_dir: Annotated[
-        Path, typer.Option("--elaadnl", help="Folder of the ElaadNL statistics and EV specifications.")
-    ] = Path("../shared/data/grid/elaadnl_ev_charging_stats"),
+        Path | None,
+        typer.Option(
+            "--elaadnl",
+            help="Folder of the ElaadNL statistics and EV specifications. Default: grid/elaadnl_ev_charging_stats "
+            "of the shared data folder, else batteryloop's synthetic session model (said in the output).",
+        ),
+    ] = None,
     horizon_hours: Annotated[
         float | None, typer.Option(help="Hours after local midnight to follow the EVs (default fleet_defaults.csv).")
     ] = None,
@@ -86,6 +98,7 @@ def energy_fleet(
     the cost, the saving against charging at full power on arrival, V2G energy, status and timings."""
     from batteryloop.energy import elaadnl as elaad
     from batteryloop.energy.fleet import defaults, optimise_fleet, read_sessions_csv, write_sessions_csv
+    from batteryloop.energy.price_data import dutch_prices
     from batteryloop.energy.prices import align, load_prices
 
     try:
@@ -104,11 +117,12 @@ def energy_fleet(
     t0 = time.perf_counter()
     drawn: dict[str, Any] = {}
     if evs is not None:
-        stats = elaad.load_stats(elaadnl_dir)
+        stats = elaad.load_stats(elaadnl_dir) if elaadnl_dir is not None else elaad.default_stats()
         sampled = elaad.sample_sessions(evs, the_day, seed=seed, mix=_mix(mix), v2g=v2g, stats=stats)
         sessions = sampled.sessions
         drawn = {
             "drawn_from": stats.source,
+            "sessions_synthetic": elaad.is_synthetic(stats),
             "seed": seed,
             "demand_capped_by_stay": sampled.capped_by_stay,
             "demand_capped_by_battery": sampled.capped_by_battery,
@@ -127,10 +141,15 @@ def energy_fleet(
         end64 = start64 + ((last - start64 + step_td - np.timedelta64(1, "s")) // step_td) * step_td
     T = max(1, int((end64 - start64) // step_td))
     grid = start64.astype("datetime64[us]") + np.arange(T) * step_td.astype("timedelta64[us]")
-    series = load_prices(prices_path).between(start, start + timedelta(seconds=T * step * 60))
+    if prices_path is not None:
+        all_prices, prices_used, prices_synthetic = load_prices(prices_path), str(prices_path), False
+    else:
+        all_prices, used = dutch_prices()
+        prices_used, prices_synthetic = used.description, used.synthetic
+    series = all_prices.between(start, start + timedelta(seconds=T * step * 60))
     if len(series) == 0:
         raise ValidationError(
-            f"{prices_path}: no prices from {start:%Y-%m-%d %H:%M} UTC", field="--prices", expected="prices for --date"
+            f"{prices_used}: no prices from {start:%Y-%m-%d %H:%M} UTC", field="--prices", expected="prices for --date"
         )
     if series.step_minutes != step:
         series = series.resample(step)
@@ -138,7 +157,7 @@ def energy_fleet(
     missing = np.flatnonzero(~np.isfinite(price))
     if len(missing):
         raise ValidationError(
-            f"{prices_path}: {len(missing)} of the {T} steps have no price, the first at "
+            f"{prices_used}: {len(missing)} of the {T} steps have no price, the first at "
             f"{grid[missing[0]].astype('datetime64[m]')} UTC",
             field="--prices",
             expected=f"prices from {start:%Y-%m-%d %H:%M} UTC for {T * step / 60:g} h (the EVs' stays)",
@@ -158,7 +177,8 @@ def energy_fleet(
         write_sessions_csv(sessions, sessions_out)
     payload = result.as_dict() | drawn
     payload |= {
-        "prices": str(prices_path),
+        "prices": prices_used,
+        "prices_synthetic": prices_synthetic,
         "price_resampled_from_minutes": series.resampled_from_minutes,
         "sessions_s": round(sessions_s, 4),
     }
@@ -171,6 +191,9 @@ def energy_fleet(
             f"status: {payload['status']}; {payload['evs']} EVs, {payload['steps']} steps of {step} min from "
             f"{payload['start_utc']}" + (" (V2G)" if v2g else "")
         )
+        out.print(f"prices: {prices_used}")
+        if "drawn_from" in payload:
+            out.print(f"sessions drawn from: {payload['drawn_from']}")
         out.print(
             f"energy cost {payload['energy_cost_eur']:.2f} EUR (wear {payload['wear_cost_eur']:.2f} EUR); dumb "
             f"charging {payload['dumb_energy_cost_eur']:.2f} EUR; saving {payload['saving_eur']:.2f} EUR"

@@ -117,8 +117,12 @@ def simulate(
         float, typer.Option(help="Share of cars that send NotifyEVChargingNeeds (ISO 15118).")
     ] = 1.0,
     elaadnl_dir: Annotated[
-        Path, typer.Option("--elaadnl", help="Folder of the ElaadNL statistics (a built-in summary if absent).")
-    ] = Path("../shared/data/grid/elaadnl_ev_charging_stats"),
+        Path | None,
+        typer.Option(
+            "--elaadnl",
+            help="Folder of the ElaadNL statistics (default: the shared data's, else the package's synthetic model).",
+        ),
+    ] = None,
     cars_per_station: Annotated[
         float | None, typer.Option(help="Cars arriving per station and day (default hub_defaults.csv).")
     ] = None,

@@ -1,7 +1,12 @@
 """EV charging sessions drawn from the ElaadNL charging-behaviour statistics (aggregate distributions, no raw data).
 
-The statistics are the ElaadNL public charts as shipped with ev2gym (MIT), copied to
-``../shared/data/grid/elaadnl_ev_charging_stats/`` (see its SOURCE.md). What each file means and how it is used:
+The statistics are the ElaadNL public charts as shipped with ev2gym (MIT), in the shared data folder at
+``grid/elaadnl_ev_charging_stats/`` (see its SOURCE.md; the folder is found by
+:func:`batteryloop.shared_data.shared_file`, and the package never ships a copy). Where that folder is absent (a
+fresh clone, an installed wheel), :func:`synthetic_stats` builds the same :class:`ElaadStats` from the package's own
+parametric session model (``synthetic_sessions.csv`` and ``synthetic_ev_models.csv``, every parameter with its source
+or the reason for the assumption); :func:`default_stats` picks one and ``ElaadStats.source`` says which.
+What each file of the statistics means and how it is used:
 
 - ``distribution-of-arrival.csv`` (weekdays) and ``-weekend.csv``: per 15-minute slot of the local (Europe/Amsterdam)
   day, the share of arrivals [%] for ``private`` (home), ``public`` and ``workplace``. The weekend file has no
@@ -30,13 +35,31 @@ Sampling one session (all with one seeded ``numpy.random.Generator``):
 
 The arrival state of charge is not in the statistics; it is left unknown (NaN), and the optimiser then places it
 below the departure target (see :mod:`batteryloop.energy.fleet`).
+
+The synthetic statistics (:func:`synthetic_stats`), built in the same layout:
+
+- arrivals: per location and day type a mixture of normal densities over the hour of the day, wrapped around
+  midnight (``arrival_mean_h``, ``arrival_sd_h``, ``arrival_weight``), integrated over each 15-minute slot [%];
+- connection time: a mixture of lognormal distributions (``connection_median_h``, ``connection_sigma``,
+  ``connection_weight``), written as the same quantile table (value exceeded by p % of the events) with the top
+  (p = 0) at ``connection_max_h`` and the table clipped there;
+- energy demand: a gamma distribution (``demand_mean_kWh``, ``demand_shape``), as a quantile table topped at
+  ``demand_max_kWh``;
+- mean stay and mean energy per arrival half-hour: linear between the knots ``mean_stay_h`` / ``mean_demand_kWh``
+  (hour of arrival -> value; blank, i.e. NaN, outside the knots, as the workplace chart is at night);
+- EV models: ``synthetic_ev_models.csv`` (public battery capacity and AC power per model, a fleet weight that is an
+  assumption); the V2G table is the models with ``v2g_ac_kW > 0``.
 """
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from functools import cache
+from importlib import resources
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -44,15 +67,22 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import polars as pl
 from numpy.typing import NDArray
+from scipy import stats as sps  # type: ignore[import-untyped]
 
 from batteryloop.energy.fleet import FleetSessions, defaults
-from batteryloop.errors import ImportFormatError, ValidationError
+from batteryloop.errors import ImportFormatError, Problem, ValidationError
+from batteryloop.shared_data import shared_file
 
 LOCATIONS = ("home", "public", "work")
 _ARRIVAL_COLUMN = {"home": "private", "public": "public", "work": "workplace"}
 _MEAN_COLUMN = {"home": "home", "public": "public", "work": "work"}
 LOCAL_TZ = "Europe/Amsterdam"
-DEFAULT_DIR = Path("../shared/data/grid/elaadnl_ev_charging_stats")
+SHARED_PARTS = ("grid", "elaadnl_ev_charging_stats")
+"""Where the statistics are inside the shared data folder."""
+SYNTHETIC_SOURCE = (
+    "synthetic EV sessions made by batteryloop (parametric model: energy/synthetic_sessions.csv, "
+    "energy/synthetic_ev_models.csv), not the ElaadNL data"
+)
 
 FloatArray = NDArray[np.float64]
 
@@ -154,8 +184,34 @@ def _models(path: Path, v2g: bool) -> EvModels:
         ) from None
 
 
-def load_stats(folder: Path = DEFAULT_DIR) -> ElaadStats:
-    """Read the ElaadNL statistics and EV specifications from ``folder``."""
+def default_dir() -> Path | None:
+    """The ElaadNL statistics folder in the shared data (``grid/elaadnl_ev_charging_stats``), or None when absent."""
+    return shared_file(*SHARED_PARTS)
+
+
+def __getattr__(name: str) -> Path:
+    """``DEFAULT_DIR`` (deprecated, use :func:`default_dir`): the shared folder, or its relative path when absent
+    (which then does not exist, so :func:`load_stats` reports it)."""
+    if name == "DEFAULT_DIR":
+        return default_dir() or Path(*SHARED_PARTS)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def load_stats(folder: Path | None = None) -> ElaadStats:
+    """Read the ElaadNL statistics and EV specifications from ``folder`` (default: :func:`default_dir`).
+
+    Raises :class:`ImportFormatError` naming the folder when it is absent (use :func:`default_stats` for the
+    fallback to the package's synthetic statistics)."""
+    if folder is None:
+        found = default_dir()
+        if found is None:
+            raise ImportFormatError(
+                "no ElaadNL statistics: the shared data folder has no " + "/".join(SHARED_PARTS),
+                field="/".join(SHARED_PARTS),
+                expected="../shared/data/grid/elaadnl_ev_charging_stats (or BATTERYLOOP_SHARED_DATA), or use "
+                "synthetic_stats()",
+            )
+        folder = found
     weekday = folder / "distribution-of-arrival.csv"
     weekend = folder / "distribution-of-arrival-weekend.csv"
     conn = folder / "distribution-of-connection-time.csv"
@@ -177,6 +233,221 @@ def load_stats(folder: Path = DEFAULT_DIR) -> ElaadStats:
         v2g_models=_models(folder / "ev_specs_v2g_enabled2024.json", v2g=True),
         source=str(folder),
     )
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# the package's own parametric statistics (the fallback where the shared data is absent)
+
+SESSIONS_FILE = "synthetic_sessions.csv"
+MODELS_FILE = "synthetic_ev_models.csv"
+_SESSION_COLUMNS = ("location", "daytype", "parameter", "index", "value", "unit", "source")
+_MODEL_COLUMNS = ("name", "weight", "battery_kWh", "ac_charge_kW", "v2g_ac_kW", "spec_source", "weight_source")
+QUANTILES = np.linspace(0.0, 100.0, 101)
+
+
+def _package_rows(name: str, columns: tuple[str, ...], text: str | None = None) -> list[dict[str, str]]:
+    if text is None:
+        text = resources.files("batteryloop.energy").joinpath(name).read_text(encoding="utf-8")
+    reader = csv.DictReader(io.StringIO(text))
+    missing = [c for c in columns if c not in (reader.fieldnames or [])]
+    if missing:
+        raise ImportFormatError(f"{name}: missing column(s) {', '.join(missing)}", field=name, expected=str(columns))
+    return [{k: (v or "").strip() for k, v in row.items() if k is not None} for row in reader]
+
+
+def session_parameters(text: str | None = None) -> dict[tuple[str, str, str], dict[float, float]]:
+    """``synthetic_sessions.csv`` as (location, daytype, parameter) -> {index: value}; a bad row names its line.
+
+    ``index`` is blank for a scalar (stored under index 0). Every row needs a source."""
+    out: dict[tuple[str, str, str], dict[float, float]] = {}
+    problems: list[Problem] = []
+    for line, row in enumerate(_package_rows(SESSIONS_FILE, _SESSION_COLUMNS, text), start=2):
+        where = f"{SESSIONS_FILE}:{line}"
+        if row["location"] not in (*LOCATIONS, "all"):
+            problems.append(Problem(f"{where}: location", repr(row["location"]), "home, public, work or all"))
+            continue
+        if row["daytype"] not in ("weekday", "weekend", "all"):
+            problems.append(Problem(f"{where}: daytype", repr(row["daytype"]), "weekday, weekend or all"))
+            continue
+        try:
+            index = float(row["index"]) if row["index"] else 0.0
+            value = float(row["value"])
+        except ValueError:
+            problems.append(Problem(f"{where}: index/value", f"{row['index']!r}/{row['value']!r}", "numbers"))
+            continue
+        if not np.isfinite(value) or value < 0:
+            problems.append(Problem(f"{where}: value", repr(row["value"]), "a finite number >= 0"))
+        if not row["source"]:
+            problems.append(Problem(f"{where}: source", "empty", "the source or the reason for the assumption"))
+        out.setdefault((row["location"], row["daytype"], row["parameter"]), {})[index] = value
+    if problems:
+        raise ImportFormatError(f"{SESSIONS_FILE}: bad parameter rows", problems=problems)
+    return out
+
+
+def _param(p: dict[tuple[str, str, str], dict[float, float]], loc: str, daytype: str, name: str) -> dict[float, float]:
+    for key in ((loc, daytype, name), (loc, "all", name), ("all", daytype, name), ("all", "all", name)):
+        if key in p:
+            return p[key]
+    raise ImportFormatError(
+        f"{SESSIONS_FILE}: no {name} for {loc} ({daytype})", field=f"{SESSIONS_FILE}:{name}", expected=f"{loc} rows"
+    )
+
+
+def _mixture(
+    p: dict[tuple[str, str, str], dict[float, float]], loc: str, daytype: str, prefix: str, first: str, second: str
+) -> list[tuple[float, float, float]]:
+    """Components (weight, a, b) of a mixture, checked: the weights sum to 1."""
+    a, b, w = (_param(p, loc, daytype, f"{prefix}_{n}") for n in (first, second, "weight"))
+    if set(a) != set(b) or set(a) != set(w):
+        raise ImportFormatError(
+            f"{SESSIONS_FILE}: {prefix} components of {loc} ({daytype}) differ between parameters",
+            field=f"{SESSIONS_FILE}:{prefix}",
+            expected="the same component numbers for every parameter",
+        )
+    total = sum(w.values())
+    if abs(total - 1.0) > 1e-6:
+        raise ImportFormatError(
+            f"{SESSIONS_FILE}: {prefix}_weight of {loc} ({daytype}) sums to {total:g}",
+            field=f"{SESSIONS_FILE}:{prefix}_weight",
+            expected="weights summing to 1",
+        )
+    return [(w[k], a[k], b[k]) for k in sorted(a)]
+
+
+def _arrival_pct(components: list[tuple[float, float, float]]) -> FloatArray:
+    """Share of arrivals [%] in each 15-minute slot: wrapped normal mixture integrated over the slot."""
+    edges = np.arange(97) * 0.25
+    mass = np.zeros(96)
+    for weight, mean, sd in components:
+        for shift in (-24.0, 0.0, 24.0):  # wrap around midnight
+            cdf = sps.norm.cdf(edges, loc=mean + shift, scale=sd)
+            mass += weight * np.diff(cdf)
+    return np.asarray(100.0 * mass / mass.sum(), dtype=np.float64)
+
+
+def _exceedance_table(ppf_values: FloatArray, top: float) -> FloatArray:
+    """Quantile table in the ElaadNL layout: value exceeded by p % of events, p = 0..100; p = 0 is ``top``."""
+    table = np.minimum(ppf_values, top)
+    table[0] = top
+    table[-1] = 0.0
+    return np.asarray(table, dtype=np.float64)
+
+
+def _lognormal_mixture_table(components: list[tuple[float, float, float]], top: float) -> FloatArray:
+    grid = np.linspace(0.0, top, 20001)
+    cdf = np.zeros_like(grid)
+    for weight, median, sigma in components:
+        cdf += weight * sps.lognorm.cdf(grid, s=sigma, scale=median)
+    cdf = cdf / cdf[-1]  # the mass beyond ``top`` is put at ``top`` (stays cut there)
+    probs = 1.0 - QUANTILES / 100.0
+    return _exceedance_table(np.interp(probs, cdf, grid), top)
+
+
+def _knots(values: dict[float, float]) -> FloatArray:
+    """Half-hourly table (48) linear between the knots (hour -> value), NaN outside them."""
+    hours = np.arange(48) * 0.5
+    xs = np.array(sorted(values))
+    ys = np.array([values[x] for x in xs])
+    out = np.interp(hours, xs, ys)
+    out[(hours < xs[0]) | (hours > xs[-1])] = np.nan
+    return np.asarray(out, dtype=np.float64)
+
+
+def ev_model_rows(text: str | None = None) -> list[dict[str, str]]:
+    """``synthetic_ev_models.csv``, checked: positive numbers, a source for each specification and weight."""
+    rows = _package_rows(MODELS_FILE, _MODEL_COLUMNS, text)
+    problems: list[Problem] = []
+    for line, row in enumerate(rows, start=2):
+        where = f"{MODELS_FILE}:{line}"
+        for name, low in (("weight", 0.0), ("battery_kWh", 0.0), ("ac_charge_kW", 0.0), ("v2g_ac_kW", -1.0)):
+            try:
+                ok = float(row[name]) > low
+            except ValueError:
+                ok = False
+            if not ok:
+                problems.append(Problem(f"{where}: {name}", repr(row[name]), f"a number > {low:g}"))
+        for name in ("name", "spec_source", "weight_source"):
+            if not row[name]:
+                problems.append(Problem(f"{where}: {name}", "empty", f"the model's {name}"))
+    if problems:
+        raise ImportFormatError(f"{MODELS_FILE}: bad model rows", problems=problems)
+    return rows
+
+
+def _synthetic_models(rows: list[dict[str, str]], v2g: bool) -> EvModels:
+    chosen = [r for r in rows if not v2g or float(r["v2g_ac_kW"]) > 0]
+    if not chosen:
+        raise ImportFormatError(f"{MODELS_FILE}: no V2G model", field=f"{MODELS_FILE}:v2g_ac_kW", expected="one > 0")
+    return EvModels(
+        names=tuple(r["name"] for r in chosen),
+        registrations=np.array([float(r["weight"]) for r in chosen]),
+        battery_kWh=np.array([float(r["battery_kWh"]) for r in chosen]),
+        ac_charge_kW=np.array([float(r["ac_charge_kW"]) for r in chosen]),
+        ac_discharge_kW=np.array([float(r["v2g_ac_kW"]) if v2g else 0.0 for r in chosen]),
+    )
+
+
+@cache
+def synthetic_stats() -> ElaadStats:
+    """The package's own parametric charging statistics in the :class:`ElaadStats` layout (see the module text).
+
+    Not the ElaadNL data: ``source`` says so, and every parameter is a row of ``synthetic_sessions.csv`` /
+    ``synthetic_ev_models.csv`` with its source or the reason for the assumption."""
+    p = session_parameters()
+    weekday: dict[str, FloatArray] = {}
+    weekend: dict[str, FloatArray] = {}
+    conn: dict[str, FloatArray] = {}
+    demand: dict[str, FloatArray] = {}
+    mean_stay: dict[str, FloatArray] = {}
+    mean_demand: dict[str, FloatArray] = {}
+    conn_top = _param(p, "all", "all", "connection_max_h")[0.0]
+    demand_top = _param(p, "all", "all", "demand_max_kWh")[0.0]
+    probs = 1.0 - QUANTILES / 100.0
+    for loc in LOCATIONS:
+        weekday[loc] = _arrival_pct(_mixture(p, loc, "weekday", "arrival", "mean_h", "sd_h"))
+        weekend[loc] = _arrival_pct(_mixture(p, loc, "weekend", "arrival", "mean_h", "sd_h"))
+        conn[loc] = _lognormal_mixture_table(_mixture(p, loc, "all", "connection", "median_h", "sigma"), conn_top)
+        mean = _param(p, loc, "all", "demand_mean_kWh")[0.0]
+        shape = _param(p, loc, "all", "demand_shape")[0.0]
+        if mean <= 0 or shape <= 0:
+            raise ImportFormatError(
+                f"{SESSIONS_FILE}: demand of {loc}", field=f"{SESSIONS_FILE}:demand", expected="mean and shape > 0"
+            )
+        quantiles = sps.gamma.ppf(np.clip(probs, 0.0, 1.0 - 1e-12), a=shape, scale=mean / shape)
+        demand[loc] = _exceedance_table(np.asarray(quantiles, dtype=np.float64), demand_top)
+        mean_stay[loc] = _knots(_param(p, loc, "all", "mean_stay_h"))
+        mean_demand[loc] = _knots(_param(p, loc, "all", "mean_demand_kWh"))
+    rows = ev_model_rows()
+    return ElaadStats(
+        arrival_weekday_pct=weekday,
+        arrival_weekend_pct=weekend,
+        connection_h=conn,
+        demand_kWh=demand,
+        mean_session_h=mean_stay,
+        mean_demand_kWh=mean_demand,
+        models=_synthetic_models(rows, v2g=False),
+        v2g_models=_synthetic_models(rows, v2g=True),
+        source=SYNTHETIC_SOURCE,
+    )
+
+
+def default_stats() -> ElaadStats:
+    """The ElaadNL statistics of the shared data folder when present, else :func:`synthetic_stats`.
+
+    ``source`` names the folder read or says "synthetic"."""
+    folder = default_dir()
+    return synthetic_stats() if folder is None else _cached_stats(folder, folder.stat().st_mtime)
+
+
+@cache
+def _cached_stats(folder: Path, mtime: float) -> ElaadStats:
+    return load_stats(folder)
+
+
+def is_synthetic(stats: ElaadStats) -> bool:
+    """True when ``stats`` are the package's own parametric statistics, not the ElaadNL data."""
+    return stats.source == SYNTHETIC_SOURCE
 
 
 @dataclass(frozen=True)
@@ -220,7 +491,7 @@ def sample_sessions(
     """Draw ``n`` sessions arriving on the local day ``day`` (see the module text for every step)."""
     if n < 1:
         raise ValidationError(f"{n} EVs", field="evs", expected="at least 1")
-    st = stats if stats is not None else load_stats()
+    st = stats if stats is not None else default_stats()
     d = defaults()
     if mix is None:
         mix = {loc: d[f"share_{loc}"] for loc in LOCATIONS}

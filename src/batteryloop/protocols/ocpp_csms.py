@@ -18,7 +18,7 @@ vendor id ``org.batteryloop`` (``evMaxPower``, ``evMaxDischargePower`` [W], ``ev
 2.1 has in ``V2XChargingParametersType``. Without them the EV's power is ``phases x 230 V x evMaxCurrent``.
 
 Stations without ISO 15118 (no NotifyEVChargingNeeds) get a default stay and energy from the ElaadNL public charging
-statistics by hour of arrival (``elaadnl_public_hourly.csv``).
+statistics by hour of arrival (:func:`hourly_defaults`).
 
 Energy state. The CSMS keeps per transaction the import and export registers of the last meter value and the profile
 it last delivered; the energy since that meter value is the delivered profile integrated (clipped to the EV's limits).
@@ -100,6 +100,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 from websockets.typing import Subprotocol
 
+from batteryloop.energy import elaadnl
 from batteryloop.energy.fleet import FleetParameters
 from batteryloop.errors import ValidationError
 from batteryloop.protocols.hub import EvNeed, HubPlan, PriceSignal, defaults, grid_floor, plan_hub, utc
@@ -108,7 +109,6 @@ LOG = logging.getLogger("batteryloop.ocpp.csms")
 WIRE_LOG = logging.getLogger("batteryloop.ocpp.csms.wire")  # the ocpp package's per-message log
 SUBPROTOCOL = "ocpp2.0.1"
 VENDOR_ID = "org.batteryloop"
-HOURLY_CSV = Path(__file__).with_name("elaadnl_public_hourly.csv")
 ACTIONS_201 = frozenset(a.value for a in Action)
 MAX_PERIODS = 1024  # ChargingScheduleType.chargingSchedulePeriod maxItems in the 2.0.1 schema
 
@@ -189,18 +189,23 @@ def parse_time(text: str, name: str) -> datetime:
 
 @cache
 def hourly_defaults() -> dict[int, tuple[float, float]]:
-    """Mean stay [h] and energy [kWh] by local hour of arrival (ElaadNL public; the file cites its source)."""
+    """Mean stay [h] and energy [kWh] by local hour of arrival at a public charger: the ElaadNL statistics' mean
+    session length and demand per half-hour of arrival (the shared data's, else the package's synthetic session model,
+    :func:`batteryloop.energy.elaadnl.default_stats`), averaged over the hour's two half-hours; where the chart is
+    blank, the mean of the whole connection-time and demand distributions."""
+    stats = elaadnl.default_stats()
+    session = stats.mean_session_h["public"]
+    demand = stats.mean_demand_kWh["public"]
+    overall_h = stats.quantile_mean(stats.connection_h, "public")
+    overall_kWh = stats.quantile_mean(stats.demand_kWh, "public")
     out: dict[int, tuple[float, float]] = {}
-    with HOURLY_CSV.open(newline="", encoding="utf-8") as fh:
-        for line, row in enumerate(csv.DictReader(fh), start=2):
-            try:
-                out[int(row["hour_local"])] = (float(row["mean_session_h"]), float(row["mean_demand_kWh"]))
-            except (KeyError, ValueError):
-                raise ValidationError(
-                    f"{HOURLY_CSV.name}: line {line} is not valid",
-                    field=f"{HOURLY_CSV.name}:line {line}",
-                    expected="hour_local, mean_session_h, mean_demand_kWh numbers",
-                ) from None
+    for hour in range(24):
+        h = session[2 * hour : 2 * hour + 2]
+        e = demand[2 * hour : 2 * hour + 2]
+        out[hour] = (
+            float(np.nanmean(h)) if np.isfinite(h).any() else overall_h,
+            float(np.nanmean(e)) if np.isfinite(e).any() else overall_kWh,
+        )
     return out
 
 

@@ -8,13 +8,12 @@ the SetChargingProfile it receives: TxDefaultProfile and TxProfile (Absolute, W)
 bidirectional station's car.
 
 Cars. Sessions are drawn with :func:`batteryloop.energy.elaadnl.sample_sessions` (public location, the ElaadNL
-arrival, stay and demand distributions and NL EV models) when the statistics folder exists; otherwise (no
-``../shared``) from ``elaadnl_public_hourly.csv`` (the same statistics summarised per hour, shipped with this package):
-arrival hour by its share, a uniform minute, an exponential stay and energy with the hour's means, a 58.2 kWh / 11 kW
-car, the energy capped by power x stay and by the battery. A car goes to the first free station; a car that finds the
-hub full is turned away and counted. Its battery starts at ``90 % x capacity - eta_c x energy`` (at least 0), the
-fleet model's assumption for an unknown arrival state, and the car wants ``eta_c x energy`` more in its battery by its
-departure; ``delivered_kWh`` is its battery gain / ``eta_c`` (charge-point kWh).
+arrival, stay and demand distributions and NL EV models) from the statistics folder given, else the shared
+data's, else the package's synthetic session model (:func:`batteryloop.energy.elaadnl.default_stats`). A car goes
+to the first free station; a car that finds the hub full is turned away and counted. Its battery starts at
+``90 % x capacity - eta_c x energy`` (at least 0), the fleet model's assumption for an unknown arrival state, and the
+car wants ``eta_c x energy`` more in its battery by its departure; ``delivered_kWh`` is its battery gain /
+``eta_c`` (charge-point kWh).
 
 Physics. A station draws ``limit`` clipped to the car's and station's power (``[-discharge, charge]``), stops charging
 at a full battery and discharging at ``min(arrival state, 20 % x capacity)``; no profile means the station's full
@@ -48,9 +47,9 @@ from websockets.exceptions import ConnectionClosed
 
 from batteryloop.energy import elaadnl
 from batteryloop.energy.fleet import FleetParameters
-from batteryloop.errors import ImportFormatError, ValidationError
+from batteryloop.errors import ValidationError
 from batteryloop.protocols.hub import defaults, utc
-from batteryloop.protocols.ocpp_csms import HOURLY_CSV, SUBPROTOCOL, VENDOR_ID, handles, iso
+from batteryloop.protocols.ocpp_csms import SUBPROTOCOL, VENDOR_ID, handles, iso
 
 LOG = logging.getLogger("batteryloop.ocpp.sim")
 
@@ -123,67 +122,42 @@ def draw_cars(
     if not 0 < hours <= 24 * 7:
         raise ValidationError(f"{hours}", field="hours", expected="0 < hours <= 168")
     d = defaults()
-    fp = FleetParameters.from_defaults()
     rng = np.random.default_rng(seed)
-    folder = stats_dir if stats_dir is not None else elaadnl.DEFAULT_DIR
     rate = cars_per_station_day if cars_per_station_day is not None else d["cars_per_station_day"]
     if not rate > 0:
         raise ValidationError(f"{rate}", field="cars_per_station_day", expected="> 0")
     n_draw = max(1, int(np.ceil(rate * stations)))  # per local day; those arriving outside ``hours`` are left out
     start = elaadnl.local_midnight_utc(day)
-    try:
-        stats = elaadnl.load_stats(folder)
-    except ImportFormatError:
-        stats = None
+    # the statistics folder given, else the shared data's, else the package's synthetic session model
+    stats = elaadnl.load_stats(stats_dir) if stats_dir is not None else elaadnl.default_stats()
     arrivals: list[tuple[datetime, float, float, float, float, float]] = []
-    if stats is not None:
-        days = int(np.ceil(hours / 24.0))
-        for k in range(days):
-            the_day = day + timedelta(days=k)
-            sampled = elaadnl.sample_sessions(
-                n_draw,
-                the_day,
-                seed=seed + k,
-                mix={"public": 1.0},
-                v2g=v2g,
-                stats=stats,
-                charger_kW={"public": d["evse_max_kW"]},
-            )
-            s = sampled.sessions
-            for i in range(len(s)):
-                a = datetime.fromisoformat(str(s.arrival[i].astype("datetime64[s]"))).replace(tzinfo=UTC)
-                b = datetime.fromisoformat(str(s.departure[i].astype("datetime64[s]"))).replace(tzinfo=UTC)
-                arrivals.append(
-                    (
-                        a,
-                        (b - a).total_seconds(),
-                        float(s.energy_kWh[i]),
-                        float(s.max_charge_kW[i]),
-                        float(s.max_discharge_kW[i]),
-                        float(s.battery_kWh[i]),
-                    )
+    days = int(np.ceil(hours / 24.0))
+    for k in range(days):
+        the_day = day + timedelta(days=k)
+        sampled = elaadnl.sample_sessions(
+            n_draw,
+            the_day,
+            seed=seed + k,
+            mix={"public": 1.0},
+            v2g=v2g,
+            stats=stats,
+            charger_kW={"public": d["evse_max_kW"]},
+        )
+        s = sampled.sessions
+        for i in range(len(s)):
+            a = datetime.fromisoformat(str(s.arrival[i].astype("datetime64[s]"))).replace(tzinfo=UTC)
+            b = datetime.fromisoformat(str(s.departure[i].astype("datetime64[s]"))).replace(tzinfo=UTC)
+            arrivals.append(
+                (
+                    a,
+                    (b - a).total_seconds(),
+                    float(s.energy_kWh[i]),
+                    float(s.max_charge_kW[i]),
+                    float(s.max_discharge_kW[i]),
+                    float(s.battery_kWh[i]),
                 )
-        source = stats.source
-    else:
-        table = np.loadtxt(HOURLY_CSV, delimiter=",", skiprows=1, usecols=(0, 1, 2, 3))
-        share = table[:, 1] / table[:, 1].sum()
-        from zoneinfo import ZoneInfo
-
-        tz = ZoneInfo(elaadnl.LOCAL_TZ)
-        days = int(np.ceil(hours / 24.0))
-        for k in range(days):
-            local_day = day + timedelta(days=k)
-            for _ in range(n_draw):
-                hour = int(rng.choice(24, p=share))
-                minute = float(rng.random() * 60.0)
-                local = datetime(local_day.year, local_day.month, local_day.day, hour, tzinfo=tz)
-                a = (local + timedelta(minutes=minute)).astimezone(UTC).replace(microsecond=0)
-                stay_s = max(900.0, round(rng.exponential(table[hour, 2]) * 3600.0))
-                power = d["evse_max_kW"]
-                battery = d["default_battery_kWh"]
-                energy = min(rng.exponential(table[hour, 3]), power * stay_s / 3600.0, battery / fp.charge_efficiency)
-                arrivals.append((a, stay_s, energy, power, power if v2g else 0.0, battery))
-        source = f"{HOURLY_CSV.name} (fallback: {folder} absent)"
+            )
+    source = stats.source
     arrivals = sorted(a for a in arrivals if start <= a[0] < start + timedelta(hours=hours))
     free_at = [start] * stations
     cars: list[Car] = []
