@@ -8,6 +8,7 @@ Errors name the file, field or value that was wrong and exit with code 2 (1 for 
 from __future__ import annotations
 
 import json
+import shutil
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -28,6 +29,9 @@ from batteryloop.commands.groups import (
     sourcing_app,
     telemetry_app,
 )
+from batteryloop.commands.ocpp import ocpp_app
+from batteryloop.commands.openadr import openadr_app
+from batteryloop.commands.s2 import s2_app
 from batteryloop.config import Settings, get_settings
 from batteryloop.db import make_engine, make_session_factory, transaction
 from batteryloop.errors import BatteryloopError, ValidationError
@@ -51,6 +55,9 @@ app.add_typer(energy_app, name="energy")
 app.add_typer(circularity_app, name="circularity")
 app.add_typer(sourcing_app, name="sourcing")
 app.add_typer(safety_app, name="safety")
+app.add_typer(ocpp_app, name="ocpp")
+app.add_typer(s2_app, name="s2")
+app.add_typer(openadr_app, name="openadr")
 
 out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
@@ -115,6 +122,7 @@ def demo(
     host: Annotated[str, typer.Option()] = "127.0.0.1",
     port: Annotated[int, typer.Option()] = 8000,
     reset: Annotated[bool, typer.Option(help="Start from an empty embedded database.")] = True,
+    scale: Annotated[str, typer.Option(help="full (thousands of passports) or small (a few hundred).")] = "full",
 ) -> None:
     """Build the demo landscape on the embedded database, print a token per role, and serve it."""
     from batteryloop.demo import build_demo
@@ -124,16 +132,25 @@ def demo(
         db_file = settings.data_dir / "batteryloop.db"
         for suffix in ("", "-wal", "-shm"):
             Path(str(db_file) + suffix).unlink(missing_ok=True)
+        shutil.rmtree(settings.data_dir / "telemetry", ignore_errors=True)  # the demo's check-up telemetry
     engine = _engine(settings)
     try:
-        summary = build_demo(make_session_factory(engine), settings, console=out)
+        summary = build_demo(make_session_factory(engine), settings, console=out, scale=scale)
     finally:
         engine.dispose()
     out.print()
     out.print(f"[bold]Demo landscape[/bold]: {summary.passports} passports, {summary.organisations} organisations")
-    out.print("Tokens (Authorization: Bearer TOKEN):")
+    out.print(f"Sign in at http://{host}:{port}/signin with an access key; one account per role:")
     for role, (account, token) in summary.tokens.items():
         out.print(f"  {role:32s} {account:28s} {token}")
+    others = {a: v for a, v in summary.accounts.items() if a not in {acc for acc, _ in summary.tokens.values()}}
+    if others:
+        out.print("Operator accounts of the importers and producer-responsibility organisations:")
+        for account, (_role, organisation, token) in others.items():
+            out.print(f"  {organisation:42s} {account:20s} {token}")
+    for name, source in summary.sources.items():
+        out.print(f"  data: {name}: {source}")
+    out.print("(the access keys are also API tokens: Authorization: Bearer TOKEN)")
     out.print("Public passport pages:")
     for label, pid in summary.examples.items():
         out.print(f"  {label:32s} http://{host}:{port}/p/{pid}")

@@ -1,60 +1,17 @@
-"""The demo landscape that ``make demo`` serves.
+"""The demo's hand-written passports: one complete EV pack, e-bike and stationary model of fictional Dutch makers.
 
-A small Dutch battery landscape on the embedded database: battery makers for EV, e-bike (LMT) and stationary
-(industrial) batteries with models after real product specifications, passports of every category and every status
-(original, re-used, repurposed from several EV packs, remanufactured, waste, recycled), state-of-health histories for
-used EV packs, grants to a repurposer and an aggregator, and one account with a token per role.
-
-The organisations are fictional, except the producer-responsibility organisations the strategy names, which appear as
-clearly marked demo accounts. Everything here is made by the package itself; nothing is read from ``../shared``.
+These carry every attribute a complete passport has (composition, hazardous substances, carbon footprint by
+lifecycle stage, spare parts, dismantling documents, ...), so that the public page, the console and the exports show a
+full passport next to the many passports of real models (:mod:`batteryloop.demo.catalogue`), which carry the
+mandatory model data only. The organisations are fictional; the role accounts are listed in :data:`ROLE_ACCOUNTS`.
 """
 
 from __future__ import annotations
 
-import random
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from rich.console import Console
-from sqlalchemy.orm import Session, sessionmaker
-
-from batteryloop.config import Settings
-from batteryloop.db import transaction
-from batteryloop.passport.access import Role, Viewer
-from batteryloop.passport.identifiers import gtin_check_digit
-from batteryloop.passport.service import PassportService
-
-
-@dataclass
-class DemoSummary:
-    passports: int = 0
-    organisations: int = 0
-    tokens: dict[str, tuple[str, str]] = field(default_factory=dict)
-    examples: dict[str, str] = field(default_factory=dict)
-
-
-def gtin13(company_prefix: str, item: int) -> str:
-    body = f"{company_prefix}{item:0{12 - len(company_prefix)}d}"
-    return body + str(gtin_check_digit(body))
-
-
-def document(url: str, title: str, mime_type: str = "application/pdf") -> dict[str, str]:
-    """A document of a passport: its link, title and MIME type."""
-    return {"url": url, "title": title, "mime_type": mime_type}
-
-
-COMMON_LINKS = {
-    "waste_prevention_information": [
-        document("https://www.stibat.nl/", "Stibat: batterijen langer gebruiken en inleveren", "text/html")
-    ],
-    "separate_collection_information": [
-        document("https://www.legebatterijen.nl/", "Lege batterijen gescheiden inleveren", "text/html")
-    ],
-    "collection_and_reuse_information": [
-        document("https://www.legebatterijen.nl/inleverpunten", "Inleverpunten voor batterijen", "text/html")
-    ],
-}
+from batteryloop.demo.catalogue import COMMON_LINKS, document
+from batteryloop.passport.access import Role
 
 
 def ev_model_nmc(gtin: str) -> dict[str, Any]:
@@ -286,157 +243,5 @@ ROLE_ACCOUNTS: list[tuple[Role, str, str, str]] = [
     (Role.NOTIFIED_BODY, "keurings-instituut", "Keuringsinstituut (notified body)", "authority"),
     (Role.MARKET_SURVEILLANCE_AUTHORITY, "ilt-toezicht", "Inspectie Leefomgeving en Transport", "authority"),
     (Role.COMMISSION, "ec-dg-grow", "European Commission, DG GROW", "authority"),
+    (Role.FIRE_SERVICE, "brandweer-aa", "Brandweer Amsterdam-Amstelland (demo)", "authority"),
 ]
-
-
-def build_demo(factory: sessionmaker[Session], settings: Settings, *, console: Console | None = None) -> DemoSummary:
-    rng = random.Random(2027)  # noqa: S311 - reproducible demo values, not secrets
-    summary = DemoSummary()
-    with transaction(factory) as session:
-        svc = PassportService(session, settings)
-        amstel = svc.create_organisation(
-            "Amstel Battery Systems B.V.", identifier="NL-KVK-90000001", kind="manufacturer"
-        )
-        fiets = svc.create_organisation("Fietsaccu Nederland B.V.", identifier="NL-KVK-90000002", kind="manufacturer")
-        delta = svc.create_organisation("Delta Opslag B.V.", identifier="NL-KVK-90000003", kind="manufacturer")
-        arn = svc.create_organisation("ARN (demo)", kind="producer_responsibility_organisation")
-        epac = svc.create_organisation("EPAC (demo)", kind="producer_responsibility_organisation")
-        svc.create_organisation("Stibat (demo)", kind="producer_responsibility_organisation")
-        for role, account, org_name, kind in ROLE_ACCOUNTS:
-            org = svc.ensure_organisation(org_name, kind=kind)
-            acc = svc.create_account(account, role, org.name)
-            summary.tokens[role.value] = (account, svc.issue_token(acc))
-        for name, org in (
-            ("fietsaccu-operator", fiets),
-            ("delta-operator", delta),
-            ("arn-operator", arn),
-            ("epac-operator", epac),
-        ):
-            svc.create_account(name, Role.ECONOMIC_OPERATOR, org.name)
-
-        def op(org_id: int, name: str) -> Viewer:
-            return Viewer(Role.ECONOMIC_OPERATOR, name, org_id)
-
-        amstel_v = op(amstel.id, "amstel-operator")
-        fiets_v = op(fiets.id, "fietsaccu-operator")
-        delta_v = op(delta.id, "delta-operator")
-        now = datetime.now(UTC)
-
-        ev_ids: list[str] = []
-        ev_gtin = gtin13("871234", 1)
-        for i in range(24):
-            data = ev_model_nmc(ev_gtin)
-            made = now - timedelta(days=rng.randint(200, 2400))
-            data["serial_number"] = f"EV75{i + 1:06d}"
-            data["manufacturing_date"] = made.strftime("%Y-%m")
-            p = svc.create(amstel_v, data)
-            ev_ids.append(p.id)
-            if i < 16:
-                _age_ev(svc, amstel_v, p.id, rng, made, now)
-        lmt_ids: list[str] = []
-        lmt_gtin = gtin13("871235", 7)
-        for i in range(20):
-            data = lmt_model(lmt_gtin)
-            data["serial_number"] = f"EB500-{i + 1:05d}"
-            data["manufacturing_date"] = (now - timedelta(days=rng.randint(60, 1500))).strftime("%Y-%m")
-            lmt_ids.append(svc.create(fiets_v, data).id)
-        ind_gtin = gtin13("871236", 3)
-        ind_ids = []
-        for i in range(8):
-            data = industrial_model(ind_gtin)
-            data["serial_number"] = f"ESS100-{i + 1:04d}"
-            data["manufacturing_date"] = (now - timedelta(days=rng.randint(30, 900))).strftime("%Y-%m-%d")
-            ind_ids.append(svc.create(delta_v, data).id)
-
-        repurposer = svc.viewer_for("tweede-leven")
-        reman = svc.viewer_for("revisie-werkplaats")
-        repair = svc.viewer_for("garage-de-vries")
-        recycler = svc.viewer_for("circulair-metaal")
-        # Two used EV packs become one stationary store (Art. 77(7): linked to both originals).
-        store = industrial_model(gtin13("871237", 11), model="TLO-2L150-NMC", energy_kWh=112.0)
-        store.update(
-            manufacturer_name="Tweede Leven Opslag B.V.",
-            manufacturer_identifier="NL-KVK-90000010",
-            manufacturer_postal_address="Energieweg 2, 5652 AB Eindhoven, NL",
-            manufacturing_place="Eindhoven, NL",
-            serial_number="2L150-0001",
-            manufacturing_date=now.strftime("%Y-%m"),
-            battery_chemistry="NMC",
-            rated_capacity_Ah=311.0,
-            nominal_voltage_V=355.2,
-            minimum_voltage_V=288.0,
-            maximum_voltage_V=403.2,
-            battery_mass_kg=1010.0,
-            expected_lifetime_cycles=2500,
-        )
-        repurposed = svc.create_successor(
-            repurposer,
-            [ev_ids[14], ev_ids[15]],
-            "repurposed",
-            store,
-            note="two 75 kWh packs at 74 % and 76 % SoH combined into one store",
-        )
-        reman_data = ev_model_nmc(ev_gtin)
-        reman_data.update(serial_number="EV75R000001", manufacturing_date=now.strftime("%Y-%m"))
-        remanufactured = svc.create_successor(
-            reman, [ev_ids[13]], "remanufactured", reman_data, note="four modules replaced"
-        )
-        reused_data = lmt_model(lmt_gtin)
-        reused_data.update(serial_number="EB500-R0001", manufacturing_date=now.strftime("%Y-%m"))
-        reused = svc.create_successor(repair, [lmt_ids[19]], "re-used", reused_data, note="tested and resold")
-        # End of life: waste under the PROs' responsibility, and recycled.
-        svc.change_status(amstel_v, ev_ids[12], "waste", new_responsible="ARN (demo)", note="crash damage")
-        svc.change_status(fiets_v, lmt_ids[18], "waste", new_responsible="EPAC (demo)")
-        svc.change_status(recycler, lmt_ids[17], "waste", note="handed in at a collection point")
-        svc.change_status(recycler, lmt_ids[17], "recycled", note="hydrometallurgical recycling")
-        svc.change_status(fiets_v, lmt_ids[16], "waste", new_responsible="Circulair Metaal Recycling B.V.")
-        svc.change_status(recycler, lmt_ids[16], "recycled")
-        # Grants: the repurposer may read the health of the used EV packs; the aggregator that of a store.
-        for pid in ev_ids[:12]:
-            svc.grant(amstel_v, pid, "tweede-leven", days=90, purpose="second-life assessment")
-        svc.grant(delta_v, ind_ids[0], "flexnet", days=365, purpose="FCR pre-qualification")
-        summary.passports = 24 + 20 + 8 + 3
-        summary.organisations = 6 + len({o for _, _, o, _ in ROLE_ACCOUNTS}) - 1
-        summary.examples = {
-            "EV pack, used (SoH history)": ev_ids[0],
-            "EV pack, original": ev_ids[20],
-            "EV pack, repurposed (superseded)": ev_ids[14],
-            "Stationary store from 2 EV packs": repurposed.id,
-            "EV pack, remanufactured": remanufactured.id,
-            "E-bike battery": lmt_ids[0],
-            "E-bike battery, re-used": reused.id,
-            "E-bike battery, waste (EPAC)": lmt_ids[18],
-            "E-bike battery, recycled": lmt_ids[17],
-            "Industrial store": ind_ids[0],
-        }
-    if console is not None:
-        console.print(f"built {summary.passports} passports")
-    return summary
-
-
-def _age_ev(svc: PassportService, viewer: Viewer, pid: str, rng: random.Random, made: datetime, now: datetime) -> None:
-    """Three yearly health checks of a used pack: capacity fades ~2.5-4 % a year with cycling."""
-    years = max(1.0, (now - made).days / 365.25)
-    fade_per_year = rng.uniform(2.5, 4.2)
-    cycles_per_year = rng.uniform(120, 260)
-    for k, frac in enumerate((0.4, 0.7, 1.0), start=1):
-        t = made + (now - made) * frac
-        age = years * frac
-        soh = max(60.0, 100.0 - fade_per_year * age - rng.uniform(0, 1.0))
-        cycles = cycles_per_year * age
-        svc.update_dynamic(
-            viewer,
-            pid,
-            {
-                "soh_capacity_pct": round(soh, 1),
-                "remaining_capacity_Ah": round(211.0 * soh / 100.0, 1),
-                "state_of_certified_energy_pct": round(soh - 0.5, 1),
-                "full_equivalent_cycles": round(cycles, 1),
-                "energy_throughput_kWh": round(cycles * 75.0 * 0.97, 0),
-                "capacity_throughput_Ah": round(cycles * 211.0 * 2, 0),
-                "internal_resistance_increase_pct": round((100 - soh) * 1.6, 1),
-                "ohmic_resistance_mOhm": round(118.0 * (1 + (100 - soh) * 0.016), 1),
-            },
-            measured_at=t,
-            method=f"BMS capacity estimate, check-up {k} (Annex VII Part A(1))",
-        )
