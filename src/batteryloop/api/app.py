@@ -16,7 +16,7 @@ from batteryloop.api import errors
 from batteryloop.api.routes import circularity, passports, registry, safety, safety_checks, sourcing
 from batteryloop.config import Settings, get_settings
 from batteryloop.db import make_engine, make_session_factory
-from batteryloop.web import pages
+from batteryloop.web import routes as web_routes
 
 DESCRIPTION = """
 The battery passport registry of batteryloop (Regulation (EU) 2023/1542, Art. 77-78 and Annex XIII).
@@ -67,7 +67,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     app.include_router(sourcing.router)
     app.include_router(safety_checks.router)
     app.include_router(safety.router)
-    app.include_router(pages.router)
+    web_routes.include(app)
     app.mount(
         "/static", StaticFiles(directory=str(resources.files("batteryloop.web").joinpath("static"))), name="static"
     )

@@ -45,6 +45,45 @@ TEXTS: dict[str, dict[str, str]] = {
     "yes": {"en": "yes", "nl": "ja"},
     "voluntary": {"en": "voluntary", "nl": "vrijwillig"},
     "no": {"en": "no", "nl": "nee"},
+    "lifecycle": {"en": "Status", "nl": "Status"},
+    "lifecycle_original": {"en": "Original", "nl": "Origineel"},
+    "lifecycle_re_used": {"en": "Re-used", "nl": "Hergebruikt"},
+    "lifecycle_repurposed": {"en": "Repurposed", "nl": "Herbestemd"},
+    "lifecycle_remanufactured": {"en": "Remanufactured", "nl": "Gereviseerd"},
+    "lifecycle_waste": {"en": "Waste: hand it in for recycling", "nl": "Afval: lever in voor recycling"},
+    "lifecycle_recycled": {"en": "Recycled", "nl": "Gerecycled"},
+    "nav_passports": {"en": "Passports", "nl": "Paspoorten"},
+    "nav_health": {"en": "Battery health", "nl": "Batterijgezondheid"},
+    "nav_market": {"en": "Second life", "nl": "Tweede leven"},
+    "nav_energy": {"en": "Energy services", "nl": "Energiediensten"},
+    "nav_circularity": {"en": "Circularity", "nl": "Circulariteit"},
+    "nav_monitor": {"en": "National monitor", "nl": "Nationale monitor"},
+    "main_nav": {"en": "Main menu", "nl": "Hoofdmenu"},
+    "skip": {"en": "Skip to content", "nl": "Naar de inhoud"},
+    "sign_out": {"en": "Sign out", "nl": "Uitloggen"},
+    "signed_in_as": {"en": "Signed in as", "nl": "Ingelogd als"},
+    "access_key": {"en": "Access key", "nl": "Toegangssleutel"},
+    "access_key_help": {
+        "en": "The key your organisation's administrator issued to you (batteryloop keys create).",
+        "nl": "De sleutel die de beheerder van uw organisatie u gaf (batteryloop keys create).",
+    },
+    "signin_failed": {
+        "en": "This access key is unknown or has been revoked.",
+        "nl": "Deze toegangssleutel is onbekend of ingetrokken.",
+    },
+    "forbidden": {"en": "Not for your role", "nl": "Niet voor uw rol"},
+    "forbidden_text": {
+        "en": "This page is open to: {roles}. Sign in with another account to see it.",
+        "nl": "Deze pagina is open voor: {roles}. Log in met een ander account om haar te zien.",
+    },
+    "csrf_failed": {
+        "en": "This form has expired or did not come from this site. Go back, reload the page and send it again.",
+        "nl": "Dit formulier is verlopen of kwam niet van deze site. Laad de pagina opnieuw en verstuur het nog eens.",
+    },
+    "download_csv": {"en": "Download as CSV", "nl": "Download als CSV"},
+    "source": {"en": "Source", "nl": "Bron"},
+    "chart_data": {"en": "Data of this chart", "nl": "Gegevens van deze grafiek"},
+    "working": {"en": "Working, this can take a while…", "nl": "Bezig, dit kan even duren…"},
 }
 
 CATEGORY_LABELS = {
@@ -70,6 +109,16 @@ def choose_language(request: Request) -> str:
         if base in LANGUAGES:
             return base
     return "en"
+
+
+def register(texts: dict[str, dict[str, str]]) -> None:
+    """Add a page module's texts (each key in both languages); a key defined twice with other words is an error."""
+    for key, value in texts.items():
+        if set(value) != set(LANGUAGES):
+            raise ValueError(f"interface text {key!r} must have exactly the languages {LANGUAGES}")
+        if key in TEXTS and TEXTS[key] != value:
+            raise ValueError(f"interface text {key!r} is defined twice with different words")
+        TEXTS[key] = value
 
 
 def translator(language: str) -> dict[str, str]:

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from importlib import resources
 from typing import Any
 from urllib.parse import quote
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from fastapi.templating import Jinja2Templates
 from sqlalchemy import select
 
 from batteryloop.errors import BatteryloopError
@@ -20,9 +18,9 @@ from batteryloop.passport.qr import qr_svg, resolver_url
 from batteryloop.passport.service import PassportService
 from batteryloop.passport.values import duration_months
 from batteryloop.web.i18n import CATEGORY_LABELS, choose_language, translator
+from batteryloop.web.layout import render
 
 router = APIRouter(include_in_schema=False)
-templates = Jinja2Templates(directory=str(resources.files("batteryloop.web").joinpath("templates")))
 
 
 def _service(request: Request) -> tuple[PassportService, Any]:
@@ -95,7 +93,7 @@ def _document_link(doc: dict[str, Any]) -> dict[str, Any]:
     return {"text": doc.get("title") or url, "href": url if url.startswith(("http://", "https://")) else None}
 
 
-def _cell(key: str, value: Any, unit: str, lang: str) -> dict[str, Any]:
+def value_cell(key: str, value: Any, unit: str, lang: str) -> dict[str, Any]:
     """How a value shows on the page: text, an optional link, or a list of lines."""
     if key == "battery_category":
         return {"text": CATEGORY_LABELS.get(value, {}).get(lang, value)}
@@ -110,14 +108,19 @@ def _cell(key: str, value: Any, unit: str, lang: str) -> dict[str, Any]:
     return {"text": _scalar(value, unit, lang)}
 
 
+def lifecycle_status(state: str, battery_status: str) -> str:
+    """The status the public page shows: original, re-used, repurposed, remanufactured, waste or recycled.
+
+    A recycled battery's passport has ceased (Art. 77(6)); otherwise the battery status of Annex XIII 4(c). The page
+    shows only this word, never the status history or its dates, which stay with the legitimate-interest group.
+    """
+    if state == "closed":
+        return "recycled"
+    return battery_status.replace("-", "_")
+
+
 def _respond(request: Request, template: str, context: dict[str, Any], status_code: int = 200) -> Response:
-    lang = context["lang"]
-    response = templates.TemplateResponse(request, template, context, status_code=status_code)
-    if request.query_params.get("lang") in ("nl", "en"):
-        response.set_cookie("lang", lang, max_age=365 * 24 * 3600, samesite="lax")
-    response.headers["Content-Language"] = lang
-    response.headers["Vary"] = "Accept-Language, Cookie"
-    return response
+    return render(request, template, context, status_code)
 
 
 @router.get("/", response_class=HTMLResponse)
@@ -157,7 +160,7 @@ def public_passport(request: Request, passport_id: str) -> Response:
                         "key": key,
                         "label": attr.label(lang),
                         "point": t["voluntary"] if attr.annex_xiii == "voluntary" else attr.annex_xiii,
-                        **_cell(key, view.data[key], attr.unit, lang),
+                        **value_cell(key, view.data[key], attr.unit, lang),
                     }
                 )
         passport = session.get(Passport, passport_id)
@@ -167,6 +170,7 @@ def public_passport(request: Request, passport_id: str) -> Response:
         svg = qr_svg(url, title=t["qr"], scale=3).decode("utf-8")
         svg = svg[svg.index("<svg") :]
         category = passport.category if passport else ""
+        lifecycle = lifecycle_status(view.state, passport.status if passport else "original")
         context = {
             "lang": lang,
             "t": t,
@@ -177,6 +181,8 @@ def public_passport(request: Request, passport_id: str) -> Response:
             "manufacturer": view.data.get("manufacturer_name"),
             "qr_svg": svg,
             "closed_date": view.closed_at.date().isoformat() if view.closed_at else "",
+            "lifecycle": lifecycle,
+            "lifecycle_label": t[f"lifecycle_{lifecycle}"],
             "path": request.url.path,
         }
         session.commit()

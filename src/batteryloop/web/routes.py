@@ -1,0 +1,13 @@
+"""All web pages: one router per page module, and the handlers that turn a missing sign-in into the sign-in page."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from batteryloop.web import auth, charts, console, layout, pages
+
+
+def include(app: FastAPI) -> None:
+    layout.install(app)
+    for module in (auth, charts, console, pages):
+        app.include_router(module.router)
