@@ -4,10 +4,18 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from batteryloop.web import auth, charts, console, layout, pages
+from batteryloop.web import (
+    auth,
+    charts,
+    console,
+    health_page,
+    layout,
+    market,
+    pages,
+)
 
 
 def include(app: FastAPI) -> None:
     layout.install(app)
-    for module in (auth, charts, console, pages):
+    for module in (auth, charts, console, health_page, market, pages):
         app.include_router(module.router)
