@@ -7,7 +7,9 @@ from fastapi import FastAPI
 from batteryloop.web import (
     auth,
     charts,
+    circularity_page,
     console,
+    energy_page,
     health_page,
     layout,
     market,
@@ -17,5 +19,5 @@ from batteryloop.web import (
 
 def include(app: FastAPI) -> None:
     layout.install(app)
-    for module in (auth, charts, console, health_page, market, pages):
+    for module in (auth, charts, console, health_page, market, energy_page, circularity_page, pages):
         app.include_router(module.router)
