@@ -13,11 +13,12 @@ from batteryloop.web import (
     health_page,
     layout,
     market,
+    monitor,
     pages,
 )
 
 
 def include(app: FastAPI) -> None:
     layout.install(app)
-    for module in (auth, charts, console, health_page, market, energy_page, circularity_page, pages):
+    for module in (auth, charts, console, health_page, market, energy_page, circularity_page, monitor, pages):
         app.include_router(module.router)
