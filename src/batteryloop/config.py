@@ -7,6 +7,9 @@
 ``BATTERYLOOP_PUBLIC_BASE_URL``  the address QR codes and GS1 Digital Links resolve to
 ``BATTERYLOOP_KEY_ENCRYPTION_KEY``  optional Fernet key that wraps operators' Ed25519 private keys at rest
 ``BATTERYLOOP_WORKER_THREADS``   threads per server process for database work, and connections in its pool (16)
+``BATTERYLOOP_AUTH_FAILURE_LIMIT``     failed authentications (API token, sign-in form) one client address may make
+                                 within the window before it is answered 429 with Retry-After (10)
+``BATTERYLOOP_AUTH_FAILURE_WINDOW_S``  length of that sliding window in seconds (300); see ``batteryloop.api.security``
 ===============================  =============================================================================
 """
 
@@ -29,6 +32,12 @@ class Settings(BaseSettings):
     sql_echo: bool = False
     worker_threads: int = Field(
         default=16, ge=1, le=256, description="Threads that serve requests' database work; the pool holds as many."
+    )
+    auth_failure_limit: int = Field(
+        default=10, ge=1, le=10_000, description="Failed authentications per client address within the window."
+    )
+    auth_failure_window_s: float = Field(
+        default=300.0, gt=0, le=86_400, description="Sliding window [s] over which failed authentications count."
     )
 
     def resolved_database_url(self) -> str:

@@ -12,7 +12,7 @@ from fastapi.staticfiles import StaticFiles
 from sqlalchemy.engine import Engine
 
 from batteryloop import __version__
-from batteryloop.api import errors
+from batteryloop.api import errors, security
 from batteryloop.api.routes import circularity, passports, registry, safety, safety_checks, sourcing
 from batteryloop.config import Settings, get_settings
 from batteryloop.db import make_engine, make_session_factory
@@ -61,6 +61,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     # an access-log entry a read writes is committed by its own INSERT.
     app.state.read_session_factory = make_session_factory(engine.execution_options(isolation_level="AUTOCOMMIT"))
     errors.install(app)
+    security.install(app, settings)
     app.include_router(passports.router)
     app.include_router(registry.router)
     app.include_router(circularity.router)
