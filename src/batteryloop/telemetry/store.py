@@ -30,13 +30,22 @@ with one rename (a new partition directory, or ``data.parquet`` over the old fil
 flushed too. A reader sees the old or the new partition, never a part of one. :meth:`TelemetryStore.write` returns (the
 write is acknowledged) only after every partition of the write is in place and on disk. A writer killed half-way leaves
 whole partitions, some with the new rows and some without; writing the same frame again completes it.
+
+**Disk full, read-only.** When the file system refuses a write (no space left, read-only, quota, permissions, an I/O
+error), :meth:`TelemetryStore.write` raises :class:`StoreWriteError` naming the file or directory and the reason, and
+returns no report: nothing of that write is acknowledged. Partitions already staged are removed (by the next writer when
+the file system does not even allow that). A failure while partitions are being moved into place leaves the ones
+already moved whole, the others untouched; the error says how many, and writing the same frame again completes it.
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import fcntl
 import json
 import os
+import re
 import shutil
 import uuid
 from collections.abc import Iterator
@@ -50,7 +59,7 @@ from typing import Any, Literal
 
 import polars as pl
 
-from batteryloop.errors import ValidationError
+from batteryloop.errors import BatteryloopError, Problem, ValidationError
 from batteryloop.telemetry.schema import COLUMNS, SCHEMA
 
 FORMAT = "batteryloop-telemetry"
@@ -66,6 +75,66 @@ US_PER_DAY = 86_400_000_000
 EPOCH = date(1970, 1, 1)
 Compression = Literal["zstd", "lz4", "snappy", "uncompressed"]
 KEY = ["battery_id", "timestamp"]
+
+
+REASONS = {
+    errno.ENOSPC: ("no space left on the device", "free space on the device"),
+    errno.EDQUOT: ("the disk quota is exceeded", "room within the quota"),
+    errno.EROFS: ("the file system is read-only", "a writable file system"),
+    errno.EACCES: ("permission denied", "write permission"),
+    errno.EPERM: ("operation not permitted", "write permission"),
+    errno.EIO: ("input/output error", "a working disk"),
+}
+"""The reasons a file system refuses a write, each with what the store needs instead."""
+
+_OS_ERROR = re.compile(r"os error (\d+)")
+
+
+@dataclass
+class StoreWriteError(BatteryloopError):
+    """The file system refused a write of the store; nothing of that write is acknowledged."""
+
+    code: str = "store_write_failed"
+    http_status: int = 507  # Insufficient Storage
+    exit_code: int = 3
+
+
+class _WriteFailureError(Exception):
+    """An I/O failure on ``path`` inside a write (the cause is the OS or Parquet writer error)."""
+
+    def __init__(self, path: Path, cause: BaseException) -> None:
+        super().__init__(f"{path}: {cause}")
+        self.path = path
+        self.cause = cause
+
+
+def _errno_of(exc: BaseException) -> int | None:
+    if isinstance(exc, OSError) and exc.errno:
+        return exc.errno
+    found = _OS_ERROR.search(str(exc))  # the Parquet writer (Rust) reports "... (os error 28)"
+    return int(found.group(1)) if found else None
+
+
+def _is_io_error(exc: BaseException) -> bool:
+    return isinstance(exc, OSError) or (isinstance(exc, pl.exceptions.PolarsError) and _errno_of(exc) is not None)
+
+
+def _write_error(root: Path, exc: BaseException, placed: int = 0, changed: int = 0) -> StoreWriteError:
+    path = exc.path if isinstance(exc, _WriteFailureError) else Path(getattr(exc, "filename", None) or root)
+    cause = exc.cause if isinstance(exc, _WriteFailureError) else exc
+    code = _errno_of(cause)
+    reason, expected = REASONS.get(code, (str(cause), "a writable store")) if code else (str(cause), "a writable store")
+    if placed:
+        outcome = (
+            f"{placed} of {changed} partitions of this write were already in place (each whole, with the new rows), "
+            "the others are unchanged; write the same rows again to complete it"
+        )
+    else:
+        outcome = "no partition was changed"
+    return StoreWriteError(
+        f"cannot write the telemetry store {root}: {path}: {reason}; the write is not stored ({outcome})",
+        problems=[Problem(str(path), reason, expected, "store_write_failed")],
+    )
 
 
 def bucket_of(battery_id: str, buckets: int = DEFAULT_BUCKETS) -> int:
@@ -199,17 +268,31 @@ class TelemetryStore:
         report = WriteReport(rows=frame.height, rows_new=0, rows_replaced=0, rows_unchanged=0)
         if frame.height == 0:
             return report
-        self.root.mkdir(parents=True, exist_ok=True)
-        with self._lock():
-            self._recover()
-            self._write_meta()
-            groups = self._split(frame)
-            staging = self.root / STAGING
-            staging.mkdir(exist_ok=True)
-            workers = max(1, min(len(groups), os.cpu_count() or 1))  # the Parquet writer releases the GIL
-            with ThreadPoolExecutor(max_workers=workers) as pool:
-                staged = list(pool.map(lambda kv: self._stage(kv[0], kv[1], staging), groups.items()))
-            self._commit(staged)
+        placed: list[str] = []
+        staged: list[_Staged] = []
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            with self._lock():
+                staging = self.root / STAGING
+                try:
+                    self._recover()
+                    self._write_meta()
+                    groups = self._split(frame)
+                    staging.mkdir(exist_ok=True)
+                    workers = max(1, min(len(groups), os.cpu_count() or 1))  # the Parquet writer releases the GIL
+                    with ThreadPoolExecutor(max_workers=workers) as pool:
+                        staged = list(pool.map(lambda kv: self._stage(kv[0], kv[1], staging), groups.items()))
+                    self._commit(staged, placed)
+                except BaseException as exc:
+                    if _is_io_error(exc) or isinstance(exc, _WriteFailureError):
+                        shutil.rmtree(staging, ignore_errors=True)  # this write's staged files; else the next writer
+                    raise
+        except _WriteFailureError as exc:
+            raise _write_error(self.root, exc, len(placed), sum(s.staged_dir is not None for s in staged)) from exc
+        except (OSError, pl.exceptions.PolarsError) as exc:
+            if not _is_io_error(exc):
+                raise
+            raise _write_error(self.root, exc, len(placed), sum(s.staged_dir is not None for s in staged)) from exc
         for s in staged:
             report.rows_new += s.new
             report.rows_replaced += s.replaced
@@ -253,32 +336,45 @@ class TelemetryStore:
             if added == 0 and replaced == 0:
                 return _Staged(partition, None, 0, 0, unchanged)
         staged_dir = staging / uuid.uuid4().hex
-        staged_dir.mkdir()
         staged_file = staged_dir / DATA_FILE
-        merged.write_parquet(
-            staged_file, compression=self.compression, compression_level=self.compression_level, statistics=True
-        )
-        _fsync_file(staged_file)
+        try:
+            staged_dir.mkdir()
+            merged.write_parquet(
+                staged_file, compression=self.compression, compression_level=self.compression_level, statistics=True
+            )
+            _fsync_file(staged_file)
+        except (OSError, pl.exceptions.PolarsError) as exc:
+            if not _is_io_error(exc):
+                raise
+            raise _WriteFailureError(staged_file, exc) from exc
         return _Staged(partition, staged_dir, added, replaced, unchanged)
 
-    def _commit(self, staged: list[_Staged]) -> None:
-        """Move every staged partition into place (one rename each), then flush the directories."""
+    def _commit(self, staged: list[_Staged], placed: list[str]) -> None:
+        """Move every staged partition into place (one rename each), then flush the directories.
+
+        ``placed`` receives the name of each partition once it is in place (what a failure half-way leaves).
+        """
         dirty: set[Path] = set()
         for s in staged:
             if s.staged_dir is None:
                 continue
             bucket_dir = s.partition.path.parent
             day_dir = bucket_dir.parent
-            if bucket_dir.exists():
-                os.replace(s.staged_dir / DATA_FILE, s.partition.path)
-                s.staged_dir.rmdir()
-                dirty.add(bucket_dir)
-            else:
-                if not day_dir.exists():
-                    day_dir.mkdir()
-                    dirty.add(self.root)
-                os.rename(s.staged_dir, bucket_dir)
-                dirty.add(day_dir)
+            try:
+                if bucket_dir.exists():
+                    os.replace(s.staged_dir / DATA_FILE, s.partition.path)
+                    placed.append(s.partition.name)
+                    dirty.add(bucket_dir)
+                    s.staged_dir.rmdir()
+                else:
+                    if not day_dir.exists():
+                        day_dir.mkdir()
+                        dirty.add(self.root)
+                    os.rename(s.staged_dir, bucket_dir)
+                    placed.append(s.partition.name)
+                    dirty.add(day_dir)
+            except OSError as exc:
+                raise _WriteFailureError(Path(exc.filename or s.partition.path), exc) from exc
         dirty.add(self.root / STAGING)
         with ThreadPoolExecutor(max_workers=max(1, min(len(dirty), 8))) as pool:
             list(pool.map(_fsync_dir, dirty))
@@ -290,13 +386,20 @@ class TelemetryStore:
         file with the same rows. The file is written whole or not at all.
         """
         folder = self.root / REJECTED
-        folder.mkdir(parents=True, exist_ok=True)
         path = folder / f"{digest[:16]}.parquet"
         tmp = folder / f".{path.name}.{uuid.uuid4().hex}.tmp"
-        rejected.with_columns(pl.lit(str(source)).alias("source")).write_parquet(tmp, compression=self.compression)
-        _fsync_file(tmp)
-        os.replace(tmp, path)
-        _fsync_dir(folder)
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            rejected.with_columns(pl.lit(str(source)).alias("source")).write_parquet(tmp, compression=self.compression)
+            _fsync_file(tmp)
+            os.replace(tmp, path)
+            _fsync_dir(folder)
+        except (OSError, pl.exceptions.PolarsError) as exc:
+            if not _is_io_error(exc):
+                raise
+            with contextlib.suppress(OSError):
+                tmp.unlink(missing_ok=True)
+            raise _write_error(self.root, _WriteFailureError(Path(getattr(exc, "filename", None) or tmp), exc)) from exc
         return path
 
     # -- housekeeping -----------------------------------------------------------------------------------------------
@@ -352,9 +455,14 @@ class TelemetryStore:
             "columns": {c.name: str(c.dtype) for c in COLUMNS},
         }
         tmp = self.root / f".{META_FILE}.{uuid.uuid4().hex}.tmp"
-        tmp.write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
-        _fsync_file(tmp)
-        os.replace(tmp, path)
+        try:
+            tmp.write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+            _fsync_file(tmp)
+            os.replace(tmp, path)
+        except OSError as exc:
+            with contextlib.suppress(OSError):
+                tmp.unlink(missing_ok=True)
+            raise _WriteFailureError(Path(exc.filename or tmp), exc) from exc
         _fsync_dir(self.root)
 
 
