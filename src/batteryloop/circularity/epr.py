@@ -425,8 +425,14 @@ class EprService:
     # organisations and memberships ------------------------------------------------------------------------------
 
     def organisation(self, name_or_id: str | int) -> Organisation:
-        if isinstance(name_or_id, int) or (isinstance(name_or_id, str) and name_or_id.isdigit()):
+        # an id: ASCII digits only ("²".isdigit() is true too) and within a 64-bit database integer
+        as_id = isinstance(name_or_id, int) or (
+            isinstance(name_or_id, str) and name_or_id.isascii() and name_or_id.isdigit()
+        )
+        if as_id and 0 <= int(name_or_id) < 2**63:
             org = self.session.get(Organisation, int(name_or_id))
+        elif as_id:
+            org = None
         else:
             org = self.session.scalar(
                 select(Organisation).where((Organisation.name == name_or_id) | (Organisation.identifier == name_or_id))

@@ -97,6 +97,18 @@ class VerifyReport:
         }
 
 
+def _public_key(party: Any) -> Any:
+    """The ``public_key`` of a signer or responsible-operator object; None when the bundle holds something else."""
+    return party.get("public_key") if isinstance(party, Mapping) else None
+
+
+def _hashes(entries: Any) -> set[str]:
+    """The ``hash`` texts of a list of versions or predecessor links; nothing for anything else."""
+    if not isinstance(entries, list):
+        return set()
+    return {e["hash"] for e in entries if isinstance(e, Mapping) and isinstance(e.get("hash"), str)}
+
+
 def verify_bundle(bundle: Any, *, trusted_keys: Iterable[str] | None = None, _depth: int = 0) -> VerifyReport:
     """Check a bundle offline; every failing check is named in the report."""
     report = VerifyReport(passport_id=bundle.get("passport_id") if isinstance(bundle, Mapping) else None)
@@ -155,7 +167,7 @@ def verify_bundle(bundle: Any, *, trusted_keys: Iterable[str] | None = None, _de
             else f"points at {str(content.get('previous_hash'))[:16]}..., previous is {previous_hash[:16]}...",
         )
         key = entry.get("public_key")
-        signer_key = (content.get("signer") or {}).get("public_key")
+        signer_key = _public_key(content.get("signer"))
         sig_ok = (
             isinstance(key, str)
             and key == signer_key
@@ -168,7 +180,7 @@ def verify_bundle(bundle: Any, *, trusted_keys: Iterable[str] | None = None, _de
             if sig_ok and isinstance(key, str)
             else "signature does not verify with the signer's key",
         )
-        responsible_key = (content.get("responsible") or {}).get("public_key")
+        responsible_key = _public_key(content.get("responsible"))
         if previous_responsible is None:
             authorised = signer_key == responsible_key
         else:
@@ -189,18 +201,26 @@ def verify_bundle(bundle: Any, *, trusted_keys: Iterable[str] | None = None, _de
         previous_hash = recomputed
         previous_responsible = responsible_key
     last = versions[-1]["content"]
-    try:
-        validate_values(last.get("data", {}), str(last.get("category", "")), allow_registry=True)
-        report.add("schema", True, "the newest data is valid against attributes.csv")
-    except BatteryloopError as exc:
-        report.add("schema", False, "; ".join(str(p) for p in exc.problems) or exc.message)
-    for pred in bundle.get("predecessors") or []:
+    newest = last.get("data", {})
+    if not isinstance(newest, Mapping):
+        report.add("schema", False, f"the newest data is {type(newest).__name__}, not an object of attributes")
+    else:
+        try:
+            validate_values(newest, str(last.get("category", "")), allow_registry=True)
+            report.add("schema", True, "the newest data is valid against attributes.csv")
+        except BatteryloopError as exc:
+            report.add("schema", False, "; ".join(str(p) for p in exc.problems) or exc.message)
+    predecessors = bundle.get("predecessors") or []
+    if not isinstance(predecessors, list):
+        report.add("predecessors", False, "predecessors is not a list of bundles")
+        predecessors = []
+    for pred in predecessors:
         if _depth > 20:
             report.add("predecessors", False, "lineage deeper than 20 passports")
             break
         sub = verify_bundle(pred, trusted_keys=trusted, _depth=_depth + 1)
-        listed = {p.get("hash") for p in versions[0]["content"].get("predecessors", [])}
-        pred_hashes = {v.get("hash") for v in pred.get("versions", [])}
+        listed = _hashes(versions[0]["content"].get("predecessors"))
+        pred_hashes = _hashes(pred.get("versions")) if isinstance(pred, Mapping) else set()
         report.add(
             f"predecessor {sub.passport_id}",
             sub.ok and bool(listed & pred_hashes),

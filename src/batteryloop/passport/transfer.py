@@ -170,7 +170,14 @@ def _import_bundle(service: PassportService, viewer: Viewer, document: Any, *, s
         "source_head_hash": document["versions"][-1]["hash"],
         "source_versions": len(document["versions"]),
     }
-    observed = {k: v for k, v in (last.get("observations") or {}).items() if k in data}
+    observations = last.get("observations") or {}
+    if not isinstance(observations, Mapping):
+        raise ImportFormatError(
+            f"{source}: the observations of the newest version are not an object",
+            field="versions[-1].content.observations",
+            expected="an object: attribute -> measurement time and method",
+        )
+    observed = {k: v for k, v in observations.items() if k in data}
     passport = service.create(
         viewer, data, passport_id=document.get("passport_id"), import_report=record, observed=observed
     )

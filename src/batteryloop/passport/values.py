@@ -35,7 +35,10 @@ def check_string(value: object) -> str:
 def check_number(value: object) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise ValueError(f"a number, not {type(value).__name__}")
-    number = float(value)
+    try:
+        number = float(value)
+    except OverflowError:  # a JSON integer beyond the range of a float
+        raise ValueError("a finite number") from None
     if not math.isfinite(number):
         raise ValueError("a finite number")
     return number

@@ -59,7 +59,19 @@ async def issue_batch(body: schemas.BatchCreate, ctx: ContextDep) -> Any:
     return await ctx.run(work)
 
 
-@router.get("", response_model=schemas.SearchResult, responses=ERRORS)
+# OpenAPI link: a search hit's id reads that passport (lets stateful API testing chain search -> read -> ...)
+_FIRST_HIT_LINK = {
+    "operationRef": "#/paths/~1api~1v1~1passports~1{passport_id}/get",
+    "parameters": {"passport_id": "$response.body#/items/0/passport_id"},
+}
+
+
+@router.get(
+    "",
+    response_model=schemas.SearchResult,
+    responses=ERRORS,
+    openapi_extra={"responses": {"200": {"links": {"ReadFirstHit": _FIRST_HIT_LINK}}}},
+)
 async def search_passports(
     ctx: ContextDep,
     model: Annotated[str | None, Query(max_length=200)] = None,

@@ -72,6 +72,9 @@ _REQUIRED = {
     "Voltage(V)": "voltage_V",
 }
 _HEADER = re.compile(r"^(?P<name>[^(\[]*?)\s*[(\[](?P<unit>[^)\]]*)[)\]]\s*(?P<suffix>.*)$")
+# |Test_Time(s)| above this (about 317 years) cannot be a test, and offsets in microseconds past it overflow
+_MAX_TEST_TIME_S = 1e10
+_MAX_INDEX = 2.0**53  # cycle and step indices: whole numbers a float holds exactly
 _EXCEL_EPOCH = datetime(1899, 12, 30)  # day 0 of Excel's 1900 date system (serial 1 = 1900-01-01, with the 1900 bug)
 _TEXT_DATES = ("%Y-%m-%d %H:%M:%S.%f", "%Y-%m-%d %H:%M:%S", "%m/%d/%Y %H:%M:%S.%f", "%m/%d/%Y %H:%M:%S")
 
@@ -127,7 +130,10 @@ def _as_datetime(value: Any, where: str) -> datetime:
     if isinstance(value, datetime):
         return value
     if isinstance(value, int | float) and not isinstance(value, bool):
-        return _EXCEL_EPOCH + timedelta(days=float(value))
+        try:
+            return _EXCEL_EPOCH + timedelta(days=float(value))
+        except (OverflowError, ValueError):  # NaN, infinite, or past year 9999
+            pass
     if isinstance(value, str):
         for fmt in _TEXT_DATES:
             try:
@@ -193,12 +199,27 @@ def read_file(path: Path, options: ReadOptions) -> pl.DataFrame:
         series = pl.Series(name, values, dtype=pl.Float64(), strict=False)
         if column.factor != 1.0:
             series = series * column.factor
-        if series.null_count() and name == "test_time_s":
-            row = int(series.is_null().arg_max() or 0) + 2
-            raise ImportFormatError(
-                f"{where}: row {row} has no Test_Time(s)", field=f"{where}: row {row}", expected="a number of seconds"
-            )
-        data[name] = series.round(0).cast(dtype) if dtype == pl.Int64() else series
+        if name == "test_time_s":
+            # missing, NaN, infinite or beyond what a microsecond timestamp can hold: no time for the row
+            unusable = (series.is_null() | ~series.is_finite() | (series.abs() > _MAX_TEST_TIME_S)).fill_null(True)
+            if unusable.any():
+                row = int(unusable.arg_max() or 0) + 2
+                raise ImportFormatError(
+                    f"{where}: row {row} has no usable Test_Time(s) ({body[row - 2][column.index]!r})",
+                    field=f"{where}: row {row}",
+                    expected=f"a number of seconds, at most {_MAX_TEST_TIME_S:.0e}",
+                )
+        if dtype == pl.Int64():
+            unusable = series.is_not_null() & (~series.is_finite() | (series.abs() > _MAX_INDEX)).fill_null(True)
+            if unusable.any():
+                row = int(unusable.arg_max() or 0) + 2
+                raise ImportFormatError(
+                    f"{where}: row {row} has no usable {name} ({body[row - 2][column.index]!r})",
+                    field=f"{where}: row {row}",
+                    expected="a whole number",
+                )
+            series = series.round(0).cast(dtype)
+        data[name] = series
 
     first_local = _as_datetime(body[0][columns["date_time"].index], f"{where}: row 2")
     anchor = to_utc(first_local, options.timezone, f"{where}: row 2")

@@ -134,9 +134,10 @@ def _is_parquet(path: Path) -> bool:
 
 
 def _read_parquet(path: Path) -> pl.DataFrame:
+    # A damaged file can make the Rust reader panic (PanicException, a BaseException): a refusal like any other.
     try:
         return pl.read_parquet(path)
-    except (OSError, pl.exceptions.PolarsError) as exc:
+    except (OSError, pl.exceptions.PolarsError, pl.exceptions.PanicException) as exc:
         raise ImportFormatError(
             f"{path}: not a readable Parquet file ({_first_line(exc)})", field=str(path), expected="a Parquet file"
         ) from None
@@ -145,7 +146,7 @@ def _read_parquet(path: Path) -> pl.DataFrame:
 def _read_csv(path: Path) -> pl.DataFrame:
     try:
         header = pl.read_csv(path, n_rows=0, infer_schema=False).columns
-    except (OSError, pl.exceptions.PolarsError) as exc:
+    except (OSError, pl.exceptions.PolarsError, pl.exceptions.PanicException) as exc:
         raise ImportFormatError(
             f"{path}: not a readable CSV file ({_first_line(exc)})",
             field=str(path),
@@ -166,7 +167,7 @@ def _read_csv(path: Path) -> pl.DataFrame:
         pass  # a value that is not a number: read as text and let _numbers say which rows
     try:
         return pl.read_csv(path, schema_overrides=overrides, infer_schema=False)
-    except (OSError, pl.exceptions.PolarsError) as exc:
+    except (OSError, pl.exceptions.PolarsError, pl.exceptions.PanicException) as exc:
         raise ImportFormatError(
             f"{path}: not a readable CSV file ({_first_line(exc)})",
             field=str(path),
@@ -240,7 +241,12 @@ def _check_columns(raw: pl.DataFrame, options: ReadOptions, source: str) -> None
 
 
 def _battery_ids(ids: pl.Series, options: ReadOptions, source: str) -> pl.Series:
-    ids = ids.cast(pl.String())
+    try:
+        ids = ids.cast(pl.String())
+    except pl.exceptions.PolarsError:  # a list, struct or binary column: no text to take the id from
+        raise ImportFormatError(
+            f"{source}: column battery_id holds {ids.dtype}, not text", field=f"{source}:battery_id", expected="text"
+        ) from None
     first = ids[0] if ids.len() > 1 else None
     if first is not None and ids.null_count() == 0 and bool((ids == first).all()):
         # one battery (the usual file): clean its id once, not once per row; keep the column if it is clean
