@@ -97,7 +97,13 @@ def energy_fleet(
     """Schedule an EV fleet's charging (and V2G) at day-ahead prices with every departure energy guaranteed; print
     the cost, the saving against charging at full power on arrival, V2G energy, status and timings."""
     from batteryloop.energy import elaadnl as elaad
-    from batteryloop.energy.fleet import defaults, optimise_fleet, read_sessions_csv, write_sessions_csv
+    from batteryloop.energy.fleet import (
+        defaults,
+        horizon_grid,
+        optimise_fleet,
+        read_sessions_csv,
+        write_sessions_csv,
+    )
     from batteryloop.energy.price_data import dutch_prices
     from batteryloop.energy.prices import align, load_prices
 
@@ -134,13 +140,8 @@ def energy_fleet(
     sessions_s = time.perf_counter() - t0
     start = elaad.local_midnight_utc(the_day)
     start64 = np.datetime64(start.replace(tzinfo=None), "s")
-    step_td = np.timedelta64(step * 60, "s")
-    end64 = start64 + np.timedelta64(int(hours * 3600), "s")
-    last = sessions.departure.astype("datetime64[s]").max()
-    if last < end64:
-        end64 = start64 + ((last - start64 + step_td - np.timedelta64(1, "s")) // step_td) * step_td
-    T = max(1, int((end64 - start64) // step_td))
-    grid = start64.astype("datetime64[us]") + np.arange(T) * step_td.astype("timedelta64[us]")
+    grid = horizon_grid(start, hours, step, sessions.departure)
+    T = len(grid)
     if prices_path is not None:
         all_prices, prices_used, prices_synthetic = load_prices(prices_path), str(prices_path), False
     else:

@@ -312,6 +312,25 @@ class _Layout:
         return len(self.ev)
 
 
+def horizon_grid(
+    start: datetime, hours: float, step_minutes: int, departures: NDArray[np.datetime64]
+) -> NDArray[np.datetime64]:
+    """The interval starts [UTC, datetime64[us]] of a fleet run: from ``start`` for ``hours``, in steps of
+    ``step_minutes``, cut at the first step boundary after the last departure when every EV has left before the end
+    (at least one step)."""
+    start64 = np.datetime64(start.astimezone(UTC).replace(tzinfo=None), "s")
+    step_td = np.timedelta64(step_minutes * 60, "s")
+    end64 = start64 + np.timedelta64(int(hours * 3600), "s")
+    last = departures.astype("datetime64[s]").max() if len(departures) else start64
+    if last < end64:
+        end64 = start64 + ((last - start64 + step_td - np.timedelta64(1, "s")) // step_td) * step_td
+    steps = max(1, int((end64 - start64) // step_td))
+    grid: NDArray[np.datetime64] = start64.astype("datetime64[us]") + np.arange(steps) * step_td.astype(
+        "timedelta64[us]"
+    )
+    return grid
+
+
 def _sum_by(index: IntArray, weights: FloatArray, minlength: int) -> FloatArray:
     """Sum of ``weights`` per value of ``index`` (0..minlength-1)."""
     return np.asarray(np.bincount(index, weights=weights, minlength=minlength), dtype=np.float64)

@@ -43,7 +43,7 @@ from batteryloop.energy.asset import Asset
 from batteryloop.energy.degradation import throughput_cost_eur_per_MWh
 from batteryloop.energy.dispatch import BehindTheMeter, DispatchResult, FcrMarket, Horizon, dispatch
 from batteryloop.energy.fcr import fcr_rules
-from batteryloop.energy.fleet import FleetResult, optimise_fleet
+from batteryloop.energy.fleet import FleetResult, horizon_grid, optimise_fleet
 from batteryloop.energy.fleet import defaults as fleet_defaults
 from batteryloop.energy.price_data import dutch_prices
 from batteryloop.energy.prices import PriceSeries, align, local_day_bounds, regular_grid
@@ -704,13 +704,8 @@ def run_fleet(params: Mapping[str, str], errors: FormErrors, t: Mapping[str, str
     sessions = sampled.sessions
     start = elaadnl.local_midnight_utc(day)
     start64 = np.datetime64(start.replace(tzinfo=None), "s")
-    step_td = np.timedelta64(step * 60, "s")
-    end64 = start64 + np.timedelta64(int(hours * 3600), "s")
-    latest = sessions.departure.astype("datetime64[s]").max()
-    if latest < end64:
-        end64 = start64 + ((latest - start64 + step_td - np.timedelta64(1, "s")) // step_td) * step_td
-    T = max(1, int((end64 - start64) // step_td))
-    grid = start64.astype("datetime64[us]") + np.arange(T) * step_td.astype("timedelta64[us]")
+    grid = horizon_grid(start, hours, step, sessions.departure)
+    T = len(grid)
     period = series.between(start, start + timedelta(seconds=T * step * 60))
     if period.step_minutes != step:
         period = period.resample(step)
