@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import queue
 import random
 import signal
 import socket
@@ -286,12 +287,28 @@ CRASHING = textwrap.dedent(
 )
 
 
-def start(args: list[str]) -> subprocess.Popen[str]:
+def start(args: list[str], timeout: float = WAIT_S) -> subprocess.Popen[str]:
+    """Start a subscriber process and wait (bounded) for the line that says its subscription is in place; lines
+    before it (a batch of what a resumed session had queued) are passed over."""
     proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     assert proc.stdout is not None
-    line = proc.stdout.readline()  # the first line says the subscription is in place
-    assert "subscribed" in line, f"{line!r} {proc.stderr.read() if proc.stderr else ''}"
-    return proc
+    lines: queue.Queue[str] = queue.Queue()
+    threading.Thread(target=lambda: lines.put(proc.stdout.readline() if proc.stdout else ""), daemon=True).start()
+    deadline = time.monotonic() + timeout
+    seen: list[str] = []
+    while True:
+        try:
+            line = lines.get(timeout=max(0.0, deadline - time.monotonic()))
+        except queue.Empty:
+            proc.kill()
+            raise AssertionError(f"no subscription within {timeout} s; output {seen}") from None
+        if "subscribed" in line:
+            return proc
+        if not line:  # the process ended
+            proc.wait()
+            raise AssertionError(f"the subscriber ended: {seen} {proc.stderr.read() if proc.stderr else ''}")
+        seen.append(line)
+        threading.Thread(target=lambda: lines.put(proc.stdout.readline() if proc.stdout else ""), daemon=True).start()
 
 
 def cli(root: Path, names: Names) -> list[str]:

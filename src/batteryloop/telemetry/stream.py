@@ -414,15 +414,22 @@ class StreamIngest:
         self.stats.connects += 1
         self._session_present = bool(flags.session_present)
         client.subscribe(self.settings.topic_filter, qos=1)
+        if self._session_present:
+            # a resumed session keeps its subscription: the broker may deliver what it queued before it answers the
+            # new SUBSCRIBE, so the subscription is in place now
+            self._confirm_subscribed()
+
+    def _confirm_subscribed(self) -> None:
+        if not self.subscribed.is_set():
+            self.subscribed.set()
+            if self.on_subscribed is not None:
+                self.on_subscribed(self._session_present)
 
     def _on_subscribe(self, client: mqtt.Client, userdata: Any, mid: int, reasons: Any, props: Any) -> None:
         if any(r.is_failure for r in reasons):
             log.error("the broker refused the subscription to %s: %s", self.settings.topic_filter, reasons)
             return
-        if not self.subscribed.is_set():
-            self.subscribed.set()
-            if self.on_subscribed is not None:
-                self.on_subscribed(self._session_present)
+        self._confirm_subscribed()
 
     def _on_message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
         self._inbox.put(Message(message.mid, message.qos, message.topic, bytes(message.payload)))
