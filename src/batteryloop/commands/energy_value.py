@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
@@ -15,17 +14,16 @@ from rich.console import Console
 
 from batteryloop.commands.groups import energy_app
 from batteryloop.energy.dispatch import Horizon
+from batteryloop.energy.price_data import SHARED_PRICES
 from batteryloop.errors import ValidationError
+from batteryloop.shared_data import shared_file
 
 out = Console(soft_wrap=True, highlight=False)
 err = Console(stderr=True, soft_wrap=True, highlight=False)
 
-PRICE_FILE = Path("grid", "nl_dayahead_hourly", "nl_da_hourly_2015_2026_merged.csv")
-
-
 def default_prices() -> Path:
-    """The NL day-ahead file under ``BATTERYLOOP_SHARED_DATA`` (default ``../shared/data``)."""
-    return Path(os.environ.get("BATTERYLOOP_SHARED_DATA", "../shared/data")) / PRICE_FILE
+    """The NL day-ahead file of the shared data folder (:func:`batteryloop.shared_data.shared_file`)."""
+    return shared_file(*SHARED_PRICES) or Path(*SHARED_PRICES)
 
 
 def _years(text: str | None) -> list[int] | None:
