@@ -21,6 +21,7 @@ from batteryloop.shared_data import shared_file
 out = Console(soft_wrap=True, highlight=False)
 err = Console(stderr=True, soft_wrap=True, highlight=False)
 
+
 def default_prices() -> Path:
     """The NL day-ahead file of the shared data folder (:func:`batteryloop.shared_data.shared_file`)."""
     return shared_file(*SHARED_PRICES) or Path(*SHARED_PRICES)
