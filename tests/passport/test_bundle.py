@@ -8,8 +8,11 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from batteryloop.errors import PermissionDeniedError
 from batteryloop.passport import signing
+from batteryloop.passport.access import Role, Viewer, bundle_attribute_keys, visible_groups
 from batteryloop.passport.bundle import verify_bundle
+from batteryloop.passport.transfer import check_whole_bundle
 from tests.passport.conftest import Landscape, create
 from tests.passport.test_lifecycle import ev
 
@@ -121,3 +124,37 @@ def test_repurposed_bundle_carries_and_verifies_its_originals(client: TestClient
     assert {c.name for c in report.checks} >= {f"predecessor {a}", f"predecessor {b}"}
     doc["predecessors"][0]["versions"][0]["content"]["data"]["serial_number"] = "X"
     assert f"predecessor {a}" in failed(doc)
+
+
+def test_an_authority_takes_the_bundle_only_while_it_may_read_every_attribute_in_it(
+    client: TestClient, landscape: Landscape
+) -> None:
+    """A signed bundle cannot be filtered without breaking its signatures. An authority reads Annex XIII points 1-3;
+    every passport records its battery status (point 4(c)), so an authority is refused the bundle, with the reason,
+    and takes the filtered export instead; the responsible operator exports all of it."""
+    pid = create(client, landscape, ev("B-AUTH"))
+    client.post(
+        f"/api/v1/passports/{pid}/dynamic",
+        json={"values": {"soh_capacity_pct": 91.0}, "measured_at": "2026-01-01T00:00:00Z", "method": "BMS"},
+        headers=landscape.auth("maker-op"),
+    )
+    for authority in ("market-surveillance", "commission"):
+        h = landscape.auth(authority)
+        r = client.get(f"/api/v1/passports/{pid}/export", params={"format": "batteryloop"}, headers=h)
+        assert r.status_code == 403 and "Annex XIII point 4" in r.json()["error"]["message"], r.text
+        filtered = client.get(f"/api/v1/passports/{pid}/export", params={"format": "batterypass-1.2"}, headers=h)
+        assert filtered.status_code == 200 and "soh_capacity_pct" not in filtered.text
+        assert "Maker B.V." in filtered.text  # the filtered export carries what the authority may read
+    r = client.get(
+        f"/api/v1/passports/{pid}/export", params={"format": "batteryloop"}, headers=landscape.auth("maker-op")
+    )
+    assert r.status_code == 200 and verify_bundle(r.json()).ok
+
+    # the rule itself: a bundle that records only what the authority may read passes, one point-4 key refuses it
+    groups = visible_groups(Viewer(role=Role.MARKET_SURVEILLANCE_AUTHORITY), responsible=False, granted=False)
+    doc = r.json()
+    public_only = {"versions": [{"content": {"data": {"battery_category": "ev", "battery_mass_kg": 478.0}}}]}
+    check_whole_bundle(public_only, groups)
+    assert "soh_capacity_pct" in bundle_attribute_keys(doc) and "battery_status" in bundle_attribute_keys(doc)
+    with pytest.raises(PermissionDeniedError, match="point 4"):
+        check_whole_bundle({"predecessors": [doc]}, groups)

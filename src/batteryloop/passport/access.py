@@ -121,3 +121,27 @@ def restricted_keys(data: Mapping[str, Any]) -> list[str]:
     """Keys of ``data`` that are not public: reading any of them is written to the access log."""
     table = attributes()
     return [k for k in data if k in table and table[k].access_group is not AccessGroup.PUBLIC]
+
+
+def bundle_attribute_keys(bundle: Mapping[str, Any]) -> set[str]:
+    """Every attribute a signed bundle records: the data of each of its versions and of its predecessors' bundles."""
+    keys: set[str] = set()
+    stack: list[Any] = [bundle]
+    while stack:
+        doc = stack.pop()
+        if not isinstance(doc, Mapping):
+            continue
+        for version in doc.get("versions") or []:
+            content = version.get("content") if isinstance(version, Mapping) else None
+            data = content.get("data") if isinstance(content, Mapping) else None
+            if isinstance(data, Mapping):
+                keys.update(str(k) for k in data)
+        stack.extend(doc.get("predecessors") or [])
+    return keys
+
+
+def groups_outside(keys: Iterable[str], groups: Iterable[AccessGroup]) -> list[AccessGroup]:
+    """The access groups of ``keys`` that are not among ``groups`` (what a caller of ``groups`` may not read)."""
+    allowed = set(groups)
+    table = attributes()
+    return sorted({table[k].access_group for k in keys if k in table} - allowed)

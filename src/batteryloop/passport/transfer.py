@@ -10,7 +10,7 @@ report, so nothing is lost silently.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,8 +24,8 @@ from batteryloop.errors import (
 )
 from batteryloop.passport import bundle as bundle_mod
 from batteryloop.passport import interop
-from batteryloop.passport.access import SUPERVISORY_ROLES, Viewer
-from batteryloop.passport.attributes import attributes, validate_values
+from batteryloop.passport.access import SUPERVISORY_ROLES, Viewer, bundle_attribute_keys, groups_outside
+from batteryloop.passport.attributes import AccessGroup, attributes, validate_values
 from batteryloop.passport.identifiers import check_passport_id
 from batteryloop.passport.interop import ExportMeta, ExportResult, ImportResult
 from batteryloop.passport.models import Passport
@@ -188,17 +188,20 @@ def export_passport(
     service: PassportService, viewer: Viewer, passport_id: str, fmt: str, *, route: str | None = None
 ) -> ExportResult:
     """Export what ``viewer`` may read of a passport. The signed ``batteryloop`` bundle holds every attribute, so
-    only the responsible operator and the supervising authorities may export it."""
+    only the responsible operator exports it, and a supervising authority only if it may read every attribute the
+    bundle records (:func:`check_whole_bundle`)."""
     check_format(fmt)
     if fmt == "batteryloop":
         passport = service._passport(passport_id)
-        responsible = viewer.organisation_id is not None and viewer.organisation_id == passport.operator_id
+        groups, responsible, _ = service.groups_for(viewer, passport)
         if not responsible and viewer.role not in SUPERVISORY_ROLES:
             raise PermissionDeniedError(
                 "the signed bundle holds every attribute: only the responsible operator and authorities export it"
             )
-        service.log_access(viewer, passport_id, sorted(passport.data), action="export", route=route)
         doc = bundle_mod.export_bundle(service.session, passport_id)
+        if not responsible:
+            check_whole_bundle(doc, groups)
+        service.log_access(viewer, passport_id, sorted(passport.data), action="export", route=route)
         return ExportResult(format=fmt, documents={f"{_safe(passport_id)}.json": doc})
     view = service.view(viewer, passport_id, action="export", route=route)
     meta = ExportMeta(
@@ -210,6 +213,28 @@ def export_passport(
         predecessors=view.predecessors,
     )
     return interop.get_format(fmt).export(view.data, view.observations, meta)
+
+
+GROUP_POINT = {
+    AccessGroup.PUBLIC: "1",
+    AccessGroup.LEGITIMATE_INTEREST: "2",
+    AccessGroup.AUTHORITIES: "3",
+    AccessGroup.LEGITIMATE_INTEREST_INDIVIDUAL: "4",
+}
+
+
+def check_whole_bundle(doc: Mapping[str, Any], groups: Iterable[AccessGroup]) -> None:
+    """Refuse a signed bundle to a caller who may not read every attribute it records (a bundle cannot be filtered
+    without breaking its signatures): an authority reads Annex XIII points 1-3, so a passport that records point-4
+    data of the individual battery is exported to it in a filtered format instead."""
+    hidden = groups_outside(bundle_attribute_keys(doc), groups)
+    if hidden:
+        raise PermissionDeniedError(
+            "the signed bundle holds every attribute, also "
+            + ", ".join(f"{g.value} (Annex XIII point {GROUP_POINT[g]})" for g in hidden)
+            + " that your role may not read on this passport (Art. 77(2)): export it in another format"
+            f" ({', '.join(interop.FORMATS)}), which keeps what you may read"
+        )
 
 
 def _safe(name: str) -> str:
