@@ -21,6 +21,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from batteryloop.commands import continuity as continuity_commands
+from batteryloop.commands import escrow as escrow_commands
 from batteryloop.commands import load_all as load_command_modules
 from batteryloop.commands.groups import (
     circularity_app,
@@ -60,6 +61,7 @@ app.add_typer(ocpp_app, name="ocpp")
 app.add_typer(s2_app, name="s2")
 app.add_typer(openadr_app, name="openadr")
 continuity_commands.register(app)
+escrow_commands.register(app)
 
 out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)

@@ -13,7 +13,7 @@ from sqlalchemy.engine import Engine
 
 from batteryloop import __version__
 from batteryloop.api import errors, security
-from batteryloop.api.routes import circularity, passports, registry, safety, safety_checks, sourcing
+from batteryloop.api.routes import circularity, escrow, passports, registry, safety, safety_checks, sourcing
 from batteryloop.config import Settings, get_settings
 from batteryloop.db import make_engine, make_session_factory
 from batteryloop.web import routes as web_routes
@@ -52,6 +52,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
             {"name": "circularity", "description": "Producer responsibility: reports, collection rates, compliance."},
             {"name": "sourcing", "description": "Due-diligence screening and carbon footprint (stateless checks)."},
             {"name": "safety", "description": "ADR transport and PGS 37-2 storage checks; incidents."},
+            {"name": "escrow", "description": "Backup copies of another registry's passports (Art. 78)."},
         ],
     )
     app.state.settings = settings
@@ -68,6 +69,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     app.include_router(sourcing.router)
     app.include_router(safety_checks.router)
     app.include_router(safety.router)
+    app.include_router(escrow.router)
     web_routes.include(app)
     app.mount(
         "/static", StaticFiles(directory=str(resources.files("batteryloop.web").joinpath("static"))), name="static"

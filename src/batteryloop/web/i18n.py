@@ -52,6 +52,18 @@ TEXTS: dict[str, dict[str, str]] = {
     "lifecycle_remanufactured": {"en": "Remanufactured", "nl": "Gereviseerd"},
     "lifecycle_waste": {"en": "Waste: hand it in for recycling", "nl": "Afval: lever in voor recycling"},
     "lifecycle_recycled": {"en": "Recycled", "nl": "Gerecycled"},
+    "mirror_notice": {
+        "en": (
+            "Served by {provider} from a mirrored copy: version {version} of this passport, signed by {signer} "
+            "(key {fingerprint}), deposited by {origin} on {date}. Its signatures were verified on deposit; the copy "
+            "cannot be changed here."
+        ),
+        "nl": (
+            "Getoond door {provider} uit een gespiegelde kopie: versie {version} van dit paspoort, ondertekend door "
+            "{signer} (sleutel {fingerprint}), gedeponeerd door {origin} op {date}. De handtekeningen zijn bij het "
+            "deponeren gecontroleerd; de kopie kan hier niet worden gewijzigd."
+        ),
+    },
     "nav_passports": {"en": "Passports", "nl": "Paspoorten"},
     "nav_health": {"en": "Battery health", "nl": "Batterijgezondheid"},
     "nav_market": {"en": "Second life", "nl": "Tweede leven"},

@@ -10,6 +10,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import select
 
 from batteryloop.errors import BatteryloopError
+from batteryloop.escrow.service import EscrowService, mirrored_view
 from batteryloop.passport.access import Viewer
 from batteryloop.passport.attributes import attributes
 from batteryloop.passport.identifiers import normalise_gtin
@@ -142,15 +143,20 @@ def public_passport(request: Request, passport_id: str) -> Response:
     t = translator(lang)
     service, session = _service(request)
     try:
+        mirror = None
         try:
             view = service.view(Viewer.anonymous(), passport_id, route="GET /p")
         except BatteryloopError:
-            return _respond(
-                request,
-                "not_found.html",
-                {"lang": lang, "t": t, "passport_id": passport_id, "path": request.url.path},
-                404,
-            )
+            # a passport this registry keeps as backup service provider (escrow, Art. 78)
+            mirror = mirrored_view(session, service.settings, Viewer.anonymous(), passport_id, route="GET /p")
+            if mirror is None:
+                return _respond(
+                    request,
+                    "not_found.html",
+                    {"lang": lang, "t": t, "passport_id": passport_id, "path": request.url.path},
+                    404,
+                )
+            view = mirror.view
         table = attributes()
         rows = []
         for key, attr in table.items():
@@ -169,8 +175,9 @@ def public_passport(request: Request, passport_id: str) -> Response:
         )
         svg = qr_svg(url, title=t["qr"], scale=3).decode("utf-8")
         svg = svg[svg.index("<svg") :]
-        category = passport.category if passport else ""
-        lifecycle = lifecycle_status(view.state, passport.status if passport else "original")
+        category = passport.category if passport else (mirror.category if mirror else "")
+        battery_status = passport.status if passport else (mirror.status if mirror else "original")
+        lifecycle = lifecycle_status(view.state, battery_status)
         context = {
             "lang": lang,
             "t": t,
@@ -183,6 +190,7 @@ def public_passport(request: Request, passport_id: str) -> Response:
             "closed_date": view.closed_at.date().isoformat() if view.closed_at else "",
             "lifecycle": lifecycle,
             "lifecycle_label": t[f"lifecycle_{lifecycle}"],
+            "mirror_notice": t["mirror_notice"].format(**mirror.notice_fields()) if mirror else None,
             "path": request.url.path,
         }
         session.commit()
@@ -214,7 +222,7 @@ def gs1_resolver(request: Request, gtin: str, serial: str) -> Response:
             )
         passport_id = session.scalar(
             select(Passport.id).where(Passport.gtin == normal, Passport.serial_number == serial)
-        )
+        ) or EscrowService(session, request.app.state.settings).resolve(normal, serial)
         if passport_id is None:
             return _respond(
                 request,

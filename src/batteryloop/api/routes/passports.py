@@ -9,6 +9,8 @@ from fastapi import APIRouter, Body, Path, Query, Response, status
 from fastapi.responses import JSONResponse
 
 from batteryloop.api.deps import Context, ContextDep
+from batteryloop.errors import NotFoundError
+from batteryloop.escrow.service import mirrored_view
 from batteryloop.passport import schemas
 from batteryloop.passport.access import Viewer
 from batteryloop.passport.qr import qr_png, qr_svg, resolver_url
@@ -145,8 +147,21 @@ async def import_passport(
 
 @router.get("/{passport_id}", response_model=schemas.PassportPublic, responses=ERRORS)
 async def read_passport(passport_id: PassportIdPath, ctx: ContextDep) -> Any:
-    """The passport as the caller may see it: public data for everyone, more by role, grant or responsibility."""
-    return await ctx.run(lambda service, viewer: _view(service, viewer, passport_id, ctx))
+    """The passport as the caller may see it: public data for everyone, more by role, grant or responsibility.
+    A passport this registry keeps as backup service provider (escrow) is answered from its mirrored copy, with a
+    ``mirror`` object saying which signed version it is and who signed it."""
+
+    def work(service: PassportService, viewer: Viewer) -> dict[str, Any]:
+        try:
+            return _view(service, viewer, passport_id, ctx)
+        except NotFoundError:
+            mirrored = mirrored_view(service.session, service.settings, viewer, passport_id, route=ctx.route)
+            if mirrored is None:
+                raise
+            return mirrored.as_dict()
+
+    result = await ctx.run(work)
+    return JSONResponse(result) if "mirror" in result else result
 
 
 @router.patch("/{passport_id}", response_model=schemas.PassportPublic, responses=ERRORS)
