@@ -14,6 +14,7 @@ from sqlalchemy import func, select
 from tests.escrow.conftest import BASE_URL, ORIGIN, Pair
 from tests.passport.fixtures import full_passport_data
 
+from batteryloop.config import Settings
 from batteryloop.db import transaction
 from batteryloop.errors import PermissionDeniedError
 from batteryloop.escrow.models import MirroredPassport
@@ -261,3 +262,32 @@ def test_the_mirror_own_backup_carries_the_escrow(pair: Pair, tmp_path: Path) ->
         assert body["mirror"]["version"] == 1 and body["mirror"]["signed_by"] == ORIGIN
     finally:
         target.dispose()
+
+
+def test_the_mirror_issues_no_passport_of_its_own_for_a_mirrored_battery(pair: Pair) -> None:
+    """B holds A's passport in escrow: B's own operators cannot issue one for the same id or the same battery
+    (GTIN and serial), one at a time or in a batch; other batteries are issued as usual."""
+    from batteryloop.errors import ConflictError
+
+    pid = pair.issue("ESC-0500")
+    pair.push(ids=[pid])
+    with transaction(pair.b_factory) as session:
+        gtin = session.get(MirroredPassport, pid).gtin  # type: ignore[union-attr]
+    same_battery = {**full_passport_data("ev"), "serial_number": "ESC-0500", "gtin": gtin}
+    with transaction(pair.b_factory) as session:
+        service = PassportService(session, Settings(public_base_url=BASE_URL))
+        org = service.organisation("Other Maker B.V.")
+        maker = Viewer(Role.ECONOMIC_OPERATOR, account="other-op", organisation_id=org.id)
+        with pytest.raises(ConflictError, match="escrow copy"):
+            service.create(maker, same_battery)
+        with pytest.raises(ConflictError, match="escrow copy"):
+            service.create(maker, {**full_passport_data("ev"), "serial_number": "OTHER-1"}, passport_id=pid)
+        with pytest.raises(ConflictError, match="escrow copy"):
+            service.issue_batch(
+                maker, [{"data": {**full_passport_data("ev"), "serial_number": "B-1"}}, {"data": same_battery}]
+            )
+    with transaction(pair.b_factory) as session:
+        service = PassportService(session, Settings(public_base_url=BASE_URL))
+        org = service.organisation("Other Maker B.V.")
+        maker = Viewer(Role.ECONOMIC_OPERATOR, account="other-op", organisation_id=org.id)
+        assert service.create(maker, {**full_passport_data("ev"), "serial_number": "B-2"}).id != pid

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, and_, func, insert, literal, or_, select
+from sqlalchemy import ColumnElement, Select, and_, func, insert, literal, or_, select, tuple_
 from sqlalchemy.exc import IntegrityError as SAIntegrityError
 from sqlalchemy.orm import Session
 
@@ -658,6 +658,9 @@ class PassportService:
             raise ValidationError(f"{len(problems)} problem(s) in the batch; nothing was issued", problems=problems)
         with self.session.no_autoflush:
             existing = self.session.scalars(select(Passport.id).where(Passport.id.in_(ids))).all()
+        self._check_not_mirrored(
+            ids, [(p.gtin, p.serial_number) for p in passports if p.gtin and p.serial_number], field="records"
+        )
         if existing:
             raise ConflictError(
                 f"{len(existing)} passport(s) exist already",
@@ -672,6 +675,28 @@ class PassportService:
                 "a battery in the batch has a passport already (same GTIN and serial)", field="records"
             ) from exc
         return passports
+
+    def _check_not_mirrored(
+        self, ids: Sequence[str], batteries: Sequence[tuple[str, str]], *, field: str = "passport_identifier"
+    ) -> None:
+        """A passport this registry holds as an escrow copy of another registry's (Art. 78) is not issued here too:
+        neither its identifier nor its battery (GTIN and serial)."""
+        from batteryloop.escrow.models import MirroredPassport
+
+        with self.session.no_autoflush:
+            if self.session.scalar(select(MirroredPassport.passport_id).limit(1)) is None:
+                return  # no escrow copies here (the common case): nothing to check
+            match: ColumnElement[bool] = MirroredPassport.passport_id.in_(ids)
+            if batteries:
+                match = or_(match, tuple_(MirroredPassport.gtin, MirroredPassport.serial_number).in_(batteries))
+            clash = list(self.session.scalars(select(MirroredPassport.passport_id).where(match)))
+        if clash:
+            raise ConflictError(
+                f"passport {clash[0]} is held here as an escrow copy of another registry's passport"
+                + (f" (and {len(set(clash)) - 1} more)" if len(set(clash)) > 1 else "")
+                + ": the battery has its passport there",
+                field=field,
+            )
 
     def _create(
         self,
@@ -714,6 +739,8 @@ class PassportService:
                 raise ConflictError(
                     f"GTIN {gtin} with serial {serial} has passport {dup} already", field="data.serial_number"
                 )
+        if not batch:
+            self._check_not_mirrored([passport_id], [(gtin, serial)] if gtin and serial else [])
         clean["passport_identifier"] = passport_id
         clean["economic_operator_identifier"] = org.identifier or org.name
         clean["battery_status"] = status
