@@ -2,7 +2,8 @@
 
 The origin deposits signed bundles (``PUT /passports/{id}``) with the token of the account its escrow agreement
 names, and asks what is held (``GET /passports``). The mirrored passports are served to everyone on the same paths
-as the registry's own: ``GET /api/v1/passports/{id}``, ``/p/{id}`` and the GS1 Digital Link ``/01/{gtin}/21/{serial}``.
+as the registry's own: ``GET /api/v1/passports/{id}`` (with ``/versions``, ``/versions/{n}``, ``/history/{key}`` and
+``/qr.{svg,png}``), ``/p/{id}`` and the GS1 Digital Link ``/01/{gtin}/21/{serial}``.
 """
 
 from __future__ import annotations

@@ -3,7 +3,8 @@ import, export and QR codes."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from collections.abc import Callable
+from typing import Annotated, Any, Literal, TypeVar
 
 from fastapi import APIRouter, Body, Path, Query, Response, status
 from fastapi.responses import JSONResponse
@@ -11,6 +12,7 @@ from fastapi.responses import JSONResponse
 from batteryloop.api.deps import Context, ContextDep
 from batteryloop.errors import NotFoundError
 from batteryloop.escrow.service import mirrored_view
+from batteryloop.escrow.versions import MirroredVersions, bundle_address
 from batteryloop.passport import schemas
 from batteryloop.passport.access import Viewer
 from batteryloop.passport.qr import qr_png, qr_svg, resolver_url
@@ -26,6 +28,20 @@ PassportIdPath = Annotated[
 ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"model": schemas.ErrorResponse} for code in (400, 401, 403, 404, 409, 422)
 }
+# on an answer from a passport kept as backup service provider (escrow): the address of its signed bundle
+MIRROR_HEADER = "X-Mirrored-Copy"
+T = TypeVar("T")
+
+
+def _local_or_mirror(local: Callable[[], T], mirrored: Callable[[], T | None]) -> tuple[T, bool]:
+    """The registry's own answer or, when it holds no such passport, the mirrored copy's; and which it was."""
+    try:
+        return local(), False
+    except NotFoundError:
+        found = mirrored()
+        if found is None:
+            raise
+        return found, True
 
 
 def _view(service: PassportService, viewer: Viewer, passport_id: str, ctx: Context) -> dict[str, Any]:
@@ -205,23 +221,55 @@ async def change_status(passport_id: PassportIdPath, body: schemas.StatusChange,
 
 
 @router.get("/{passport_id}/versions", response_model=list[schemas.VersionSummary], responses=ERRORS)
-async def list_versions(passport_id: PassportIdPath, ctx: ContextDep) -> Any:
-    """Every version: number, kind, time, hash, previous hash and signer."""
-    return await ctx.run(lambda service, viewer: service.versions(viewer, passport_id))
+async def list_versions(passport_id: PassportIdPath, ctx: ContextDep, response: Response) -> Any:
+    """Every version: number, kind, time, hash, previous hash and signer (of a mirrored passport too)."""
+    result, mirrored = await ctx.run(
+        lambda service, viewer: _local_or_mirror(
+            lambda: service.versions(viewer, passport_id),
+            lambda: MirroredVersions(service.session, service.settings).versions(passport_id),
+        )
+    )
+    if mirrored:
+        response.headers[MIRROR_HEADER] = bundle_address(passport_id)
+    return result
 
 
 @router.get("/{passport_id}/versions/{number}", response_model=schemas.VersionPublic, responses=ERRORS)
 async def read_version(
     passport_id: PassportIdPath, number: Annotated[int, Path(ge=1, le=10_000_000)], ctx: ContextDep
 ) -> Any:
-    """One version's data, filtered like the passport itself."""
-    return await ctx.run(lambda service, viewer: service.version_view(viewer, passport_id, number, route=ctx.route))
+    """One version's data, filtered like the passport itself; of a mirrored passport with a ``mirror`` object
+    saying who signed that version and who serves the copy."""
+    result, mirrored = await ctx.run(
+        lambda service, viewer: _local_or_mirror(
+            lambda: service.version_view(viewer, passport_id, number, route=ctx.route),
+            lambda: MirroredVersions(service.session, service.settings).version(
+                viewer, passport_id, number, route=ctx.route
+            ),
+        )
+    )
+    if not mirrored:
+        return result
+    body = {**schemas.VersionPublic.model_validate(result).model_dump(mode="json"), "mirror": result["mirror"]}
+    return JSONResponse(body, headers={MIRROR_HEADER: bundle_address(passport_id)})
 
 
 @router.get("/{passport_id}/history/{key}", response_model=list[schemas.HistoryPoint], responses=ERRORS)
-async def read_history(passport_id: PassportIdPath, key: Annotated[str, Path(max_length=80)], ctx: ContextDep) -> Any:
+async def read_history(
+    passport_id: PassportIdPath, key: Annotated[str, Path(max_length=80)], ctx: ContextDep, response: Response
+) -> Any:
     """Every recorded value of one dynamic attribute, with its measurement time and method."""
-    return await ctx.run(lambda service, viewer: service.history(viewer, passport_id, key, route=ctx.route))
+    result, mirrored = await ctx.run(
+        lambda service, viewer: _local_or_mirror(
+            lambda: service.history(viewer, passport_id, key, route=ctx.route),
+            lambda: MirroredVersions(service.session, service.settings).history(
+                viewer, passport_id, key, route=ctx.route
+            ),
+        )
+    )
+    if mirrored:
+        response.headers[MIRROR_HEADER] = bundle_address(passport_id)
+    return result
 
 
 @router.get("/{passport_id}/grants", response_model=list[schemas.GrantPublic], responses=ERRORS)
@@ -274,13 +322,21 @@ async def export(
 async def qr_code(passport_id: PassportIdPath, kind: Literal["svg", "png"], ctx: ContextDep) -> Response:
     """The QR code for the battery label; it resolves to the public passport page."""
 
-    def work(service: PassportService, viewer: Viewer) -> str:
+    def local(service: PassportService, viewer: Viewer) -> str:
         view = service.view(viewer, passport_id, action="qr")
         return resolver_url(
             service.settings.public_base_url, passport_id, view.data.get("gtin"), view.data.get("serial_number")
         )
 
-    url = await ctx.run(work)
+    url, mirrored = await ctx.run(
+        lambda service, viewer: _local_or_mirror(
+            lambda: local(service, viewer),
+            lambda: MirroredVersions(service.session, service.settings).qr_url(viewer, passport_id, route=ctx.route),
+        )
+    )
+    headers = {MIRROR_HEADER: bundle_address(passport_id)} if mirrored else None
     if kind == "svg":
-        return Response(qr_svg(url, title=f"Battery passport {passport_id}"), media_type="image/svg+xml")
-    return Response(qr_png(url), media_type="image/png")
+        return Response(
+            qr_svg(url, title=f"Battery passport {passport_id}"), media_type="image/svg+xml", headers=headers
+        )
+    return Response(qr_png(url), media_type="image/png", headers=headers)
