@@ -142,6 +142,10 @@ def test_waste_moves_responsibility_and_recycling_closes_the_passport(client: Te
     assert r.status_code == 200 and r.json()["state"] == "closed"
     public = client.get(f"/api/v1/passports/{pid}").json()
     assert public["state"] == "closed" and public["data"] == {} and public["closed_at"]
+    # nor do its earlier versions show the public what the passport held; an authority still reads them
+    assert client.get(f"/api/v1/passports/{pid}/versions/1").json()["data"] == {}
+    held = client.get(f"/api/v1/passports/{pid}/versions/1", headers=landscape.auth("market-surveillance")).json()
+    assert held["data"]["serial_number"] == "PACK-0006"
     page = client.get(f"/p/{pid}", headers={"Accept-Language": "en"})
     assert "This battery was recycled" in page.text
     r = client.patch(

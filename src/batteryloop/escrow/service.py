@@ -50,6 +50,7 @@ from batteryloop.passport.access import (
     Role,
     Viewer,
     citations_for,
+    closed_to,
     filter_data,
     restricted_keys,
     visible_groups,
@@ -425,9 +426,7 @@ class EscrowService:
         groups = visible_groups(viewer, responsible=False, granted=False)
         state = str(last.get("state", "active"))
         full = last.get("data") or {}
-        closed_for_public = state == "closed" and not (
-            viewer.role in SUPERVISORY_ROLES or viewer.role is Role.NOTIFIED_BODY
-        )
+        closed_for_public = closed_to(viewer, state=state, responsible=False)
         data = {} if closed_for_public else filter_data(full, groups)
         observations = {k: v for k, v in (last.get("observations") or {}).items() if k in data}
         PassportService(self.session, self.settings).log_access(

@@ -145,3 +145,11 @@ def groups_outside(keys: Iterable[str], groups: Iterable[AccessGroup]) -> list[A
     allowed = set(groups)
     table = attributes()
     return sorted({table[k].access_group for k in keys if k in table} - allowed)
+
+
+def closed_to(viewer: Viewer, *, state: str, responsible: bool) -> bool:
+    """Whether a passport's data is withheld from ``viewer`` because it is closed (the battery was recycled, Art.
+    77(8)): only the responsible operator, the supervising authorities and notified bodies still read it."""
+    return state == "closed" and not (
+        responsible or viewer.role in SUPERVISORY_ROLES or viewer.role is Role.NOTIFIED_BODY
+    )

@@ -36,6 +36,7 @@ from batteryloop.passport.access import (
     Role,
     Viewer,
     citations_for,
+    closed_to,
     filter_data,
     restricted_keys,
     visible_groups,
@@ -305,9 +306,7 @@ class PassportService:
     def view(self, viewer: Viewer, passport_id: str, *, route: str | None = None, action: str = "read") -> PassportView:
         passport, granted = self._passport_for(viewer, passport_id)
         groups, responsible, granted = self.groups_for(viewer, passport, granted=granted)
-        closed_for_public = passport.state == "closed" and not (
-            responsible or viewer.role in SUPERVISORY_ROLES or viewer.role is Role.NOTIFIED_BODY
-        )
+        closed_for_public = closed_to(viewer, state=passport.state, responsible=responsible)
         data = {} if closed_for_public else filter_data(passport.data, groups)
         observations = {k: v for k, v in (passport.observations or {}).items() if k in data}
         self.log_access(viewer, passport.id, restricted_keys(data), action=action, route=route)
@@ -476,13 +475,14 @@ class PassportService:
         self, viewer: Viewer, passport_id: str, number: int, *, route: str | None = None
     ) -> dict[str, Any]:
         passport = self._passport(passport_id)
-        groups, _, _ = self.groups_for(viewer, passport)
+        groups, responsible, _ = self.groups_for(viewer, passport)
         version = self.session.scalar(
             select(PassportVersion).where(PassportVersion.passport_id == passport.id, PassportVersion.number == number)
         )
         if version is None:
             raise NotFoundError(f"passport {passport_id!r} has no version {number}", field="version")
-        data = filter_data(version.content.get("data", {}), groups)
+        closed = closed_to(viewer, state=passport.state, responsible=responsible)
+        data = {} if closed else filter_data(version.content.get("data", {}), groups)
         self.log_access(viewer, passport.id, restricted_keys(data), action="version", route=route)
         return {
             "version": version.number,
