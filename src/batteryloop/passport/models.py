@@ -100,6 +100,8 @@ class Passport(Base):
         UniqueConstraint("gtin", "serial_number", name="uq_passports_gtin_serial"),
         Index("ix_passports_category_status", "category", "status"),
         Index("ix_passports_soh", "soh_pct"),
+        # searches by category and state-of-health range; operator_id lets the count skip the table (0005)
+        Index("ix_passports_category_soh", "category", "soh_pct", postgresql_include=["operator_id"]),
     )
 
     id: Mapped[str] = mapped_column(String(128), primary_key=True)
