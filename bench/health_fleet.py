@@ -5,7 +5,7 @@
 1. Generates (once; reused from ``var/bench/fleet-<N>b-<D>d/`` when present) a telemetry store of N batteries x D days
    at 1 Hz: 14-cell NMC packs of 40-120 Ah at 75-100 % state of health, each with its own series resistance, driven
    by a random sequence of partial discharges (0.1-1 C), partial charges (0.2-0.5 C) and rests (minutes to hours),
-   with measurement noise quantised like a BMS (1 mV, 10 mA, 0.1 degC). Vectorised numpy per battery; the batteries
+   with measurement noise quantised like a BMS (1 mV, 10 mA, 0.1 degC) (``bench/fleet_data.py``); the batteries
    of one hash bucket are written together so that each partition is written once. ``batteries.csv`` beside the
    store gives each battery's rating (and its true capacity, for the error figure).
 2. Runs ``batteryloop.health.fleet`` on the store with each engine in a fresh process (so that each peak memory is
@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import platform
 import shutil
@@ -38,93 +37,15 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
 from batteryloop.health import fleet  # noqa: E402
-from batteryloop.health.ocv import default_table  # noqa: E402
 from batteryloop.runners import DaskRunner, LocalRunner  # noqa: E402
 from batteryloop.telemetry.store import TelemetryStore, bucket_of  # noqa: E402
+from fleet_data import CELLS, battery_frame, battery_truth  # noqa: E402
 
-CELLS = 14
-START_US = 1_735_689_600_000_000  # 2025-01-01T00:00:00Z
 MiB = 2**20
 
 
 # ---------------------------------------------------------------------------------------------------------------------
-# data
-
-
-def battery_truth(index: int) -> dict[str, Any]:
-    rng = np.random.default_rng(10_000 + index)
-    nominal = float(rng.choice([40.0, 60.0, 80.0, 100.0, 120.0]))
-    soh = float(rng.uniform(0.75, 1.0))
-    return {
-        "battery_id": f"FLEET-{index:05d}",
-        "nominal_capacity_Ah": nominal,
-        "true_capacity_Ah": nominal * soh,
-        "r0_Ohm": float(rng.uniform(0.06, 0.2)) / nominal * CELLS,  # pack: 1.5-5 mOhm per 40 Ah cell
-        "seed": 20_000 + index,
-    }
-
-
-def battery_frame(truth: dict[str, Any], days: int) -> pl.DataFrame:
-    """D days at 1 Hz of one pack: segments of constant current (rests, partial charges and discharges)."""
-    rng = np.random.default_rng(truth["seed"])
-    cap = truth["true_capacity_Ah"]
-    n = days * 86_400
-    currents: list[float] = []
-    durations: list[int] = []
-    soc0 = soc = float(rng.uniform(30, 90))
-    t = 0
-    while t < n:
-        kind = rng.random()
-        if kind < 0.35:  # rest: minutes to hours (long ones give OCV anchors)
-            i, d = 0.0, int(rng.choice([rng.integers(60, 1800), rng.integers(3600, 4 * 3600)]))
-        elif soc > 35 and kind < 0.7:  # partial discharge
-            i = -float(rng.uniform(0.1, 1.0)) * cap
-            d = int((soc - float(rng.uniform(15, max(16.0, soc - 10)))) / 100 * cap * 3600 / -i)
-        elif soc < 85:  # partial charge
-            i = float(rng.uniform(0.2, 0.5)) * cap
-            d = int((float(rng.uniform(min(soc + 5, 89.0), 90)) - soc) / 100 * cap * 3600 / i)
-        else:
-            continue
-        d = max(1, min(d, n - t))
-        soc += 100.0 * i * d / 3600.0 / cap
-        currents.append(i)
-        durations.append(d)
-        t += d
-    current = np.repeat(np.asarray(currents), np.asarray(durations))[:n]
-    soc_trace = soc0 + np.cumsum(current) / 3600.0 / cap * 100.0
-    table = default_table("NMC")
-    ocv = np.interp(np.clip(soc_trace, 0, 100), table.soc_pct, table.ocv_V)
-    # series resistance + a first-order polarisation (time constant 60 s) through an exponential filter of I
-    alpha = math.exp(-1.0 / 60.0)
-    pol = _exp_filter(current, alpha) * (0.5 * truth["r0_Ohm"] / CELLS)
-    voltage = CELLS * (ocv + pol) + current * truth["r0_Ohm"] + rng.normal(0.0, 0.004, n)
-    day_phase = 2 * np.pi * (np.arange(n) % 86_400) / 86_400
-    temperature = 22.0 + 6.0 * np.sin(day_phase) + np.abs(current) / cap * 4.0 + rng.normal(0.0, 0.2, n)
-    timestamps = START_US + np.arange(n, dtype=np.int64) * 1_000_000
-    return pl.DataFrame(
-        {
-            "battery_id": pl.Series([truth["battery_id"]]).extend_constant(truth["battery_id"], n - 1),
-            "timestamp": pl.Series(timestamps).cast(pl.Datetime("us", "UTC")),
-            "current_A": np.round(current + rng.normal(0.0, 0.02, n), 2),
-            "voltage_V": np.round(voltage, 3),
-            "temperature_C": np.round(temperature, 1),
-        }
-    )
-
-
-def _exp_filter(x: np.ndarray, alpha: float) -> np.ndarray:
-    """y[k] = alpha y[k-1] + (1 - alpha) x[k], vectorised by scipy where present, else in blocks."""
-    try:
-        from scipy.signal import lfilter
-
-        return np.asarray(lfilter([1 - alpha], [1, -alpha], x))
-    except ImportError:  # pragma: no cover - scipy is a dependency of the health methods
-        y = np.empty_like(x)
-        acc = 0.0
-        for k, v in enumerate(x):
-            acc = alpha * acc + (1 - alpha) * v
-            y[k] = acc
-        return y
+# data (the packs and their duty cycles: bench/fleet_data.py)
 
 
 def generate(root: Path, batteries: int, days: int) -> tuple[Path, Path]:

@@ -71,6 +71,19 @@ def fleet_command(
     ] = False,
     token: Annotated[str | None, typer.Option(help="Push as the account of this bearer token.")] = None,
     account: Annotated[str | None, typer.Option(help="Push as this account.")] = None,
+    day: Annotated[
+        str | None,
+        typer.Option(help="The daily job: only the rows of this UTC day (YYYY-MM-DD); only its partitions are read."),
+    ] = None,
+    days: Annotated[
+        int | None, typer.Option(help="With --day: the trailing window of this many UTC days ending with --day.")
+    ] = None,
+    since: Annotated[
+        str | None, typer.Option(help="Only rows from this date (UTC midnight) or time with a UTC offset on.")
+    ] = None,
+    until: Annotated[
+        str | None, typer.Option(help="Only rows before this date (UTC midnight) or time with a UTC offset.")
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as one JSON object.")] = False,
 ) -> None:
     """Estimate the Annex VII parameters of every battery in the store, write them to --out, and with --push record
@@ -79,6 +92,9 @@ def fleet_command(
     Each battery is read on its own (its partitions only), quality-checked and estimated on the chosen engine; a
     battery that fails is a row with its error and does not stop the others. Ratings come from --batteries, else the
     passport (the battery_id as passport identifier, else as serial number), else the defaults given here.
+
+    With --day (the nightly job), --day with --days N (a trailing window), or --since/--until, only the batteries with
+    rows in that window are estimated, each from those rows alone, and only the partitions of those days are read.
     """
     from batteryloop.config import get_settings
     from batteryloop.health import fleet
@@ -97,6 +113,7 @@ def fleet_command(
         raise ValidationError("both --token and --account", field="--token", expected="one of them")
     if (token is not None or account is not None) and not push:
         raise ValidationError("--token/--account without --push", field="--push", expected="--push")
+    window = fleet.parse_window(day, days, since, until)
     defaults = rating_defaults(
         nominal_capacity_Ah,
         nominal_energy_kWh,
@@ -109,9 +126,17 @@ def fleet_command(
     table = fleet.read_batteries_csv(batteries) if batteries is not None else None
     options: dict[str, Any] = {"memory_limit": memory_limit} if engine == "dask" else {}
     runner = make_runner(engine, workers, address=scheduler, **options)
-    ids = TelemetryStore(root).batteries()
+    if window is None:
+        ids = TelemetryStore(root).batteries()
+    else:
+        ids = TelemetryStore(root).batteries(start=window.start, end=window.end)
     if not ids:
-        raise ValidationError(f"{root}: no battery in the store", field="--store", expected="stored telemetry")
+        where = "" if window is None else f" with rows {window.describe()}"
+        raise ValidationError(
+            f"{root}: no battery in the store{where}",
+            field="--store" if window is None else ("--day" if day is not None else "--since/--until"),
+            expected="stored telemetry" if window is None else "a window with stored rows",
+        )
 
     use_registry = push or (passports if passports is not None else registry_present(settings))
     matches: dict[str, fleet.PassportMatch] | None = None
@@ -129,7 +154,9 @@ def fleet_command(
         if push:
             push_settings = fleet.PushSettings(factory, token=token, account=account, settings=settings)
     try:
-        tasks = fleet.plan(root, batteries_csv=table, passports=matches, defaults=defaults, battery_ids=ids)
+        tasks = fleet.plan(
+            root, batteries_csv=table, passports=matches, defaults=defaults, battery_ids=ids, window=window
+        )
         _, report = fleet.run_fleet(tasks, runner, out=out_path, push=push_settings, passports=matches)
     finally:
         if engine_db is not None:
@@ -197,7 +224,10 @@ def registry_present(settings: Any) -> bool:
 
 
 def _print(data: dict[str, Any]) -> None:
-    table = Table(title=f"Fleet health of {data['store']} ({data['engine']}, {data['workers']} worker(s))")
+    span = ""
+    if data.get("window_start") or data.get("window_end"):
+        span = f", rows from {data.get('window_start') or 'the first'} to {data.get('window_end') or 'the last'}"
+    table = Table(title=f"Fleet health of {data['store']} ({data['engine']}, {data['workers']} worker(s){span})")
     table.add_column("batteries", justify="right")
     table.add_column("ok", justify="right")
     table.add_column("failed", justify="right")

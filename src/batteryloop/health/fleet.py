@@ -7,6 +7,12 @@ bucket, filtered to its rows), runs the quality check and :func:`~batteryloop.he
 flat row; a worker holds one battery at a time. A battery that fails becomes a row with ``error`` (its reason); the
 others go on.
 
+**A time window** (the daily job): ``plan(store, start=..., end=...)`` (or ``window=``, :func:`day_window` for one UTC
+day and :func:`parse_window` for the command's ``--day``/``--days``/``--since``/``--until``) takes the batteries that
+have rows in ``start <= timestamp < end`` and gives each task the window, so that it reads only the partitions of
+those days (:meth:`TelemetryStore.scan` with ``start`` and ``end``) and estimates from those rows alone. Without a
+window every stored row of a battery is read.
+
 **Battery parameters**, each field from the first source that has it:
 
 1. the ``--batteries`` CSV (:func:`read_batteries_csv`): ``battery_id`` and any of :data:`PARAMETER_COLUMNS`;
@@ -41,6 +47,8 @@ import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields
+from datetime import UTC, date, datetime, timedelta
+from datetime import time as clock
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -89,6 +97,7 @@ BASE_COLUMNS: dict[str, pl.DataType] = {
 }
 PASSPORT_VALUES = "_passport_values"  # the values for the passport, carried from the worker, not written
 SERIAL_CHUNK = 500
+MAX_WINDOW_DAYS = 3660  # ten years: a longer window is a typo, not a fleet job
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -283,6 +292,93 @@ def find_passports(session: Any, battery_ids: Iterable[str]) -> dict[str, Passpo
 
 
 # ---------------------------------------------------------------------------------------------------------------------
+# the time window
+
+
+@dataclass(frozen=True)
+class Window:
+    """The rows ``start <= timestamp < end`` (aware datetimes, UTC); None on a side: unbounded there."""
+
+    start: datetime | None = None
+    end: datetime | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("start", "end"):
+            moment = getattr(self, name)
+            if moment is not None and moment.tzinfo is None:
+                raise ValidationError(
+                    f"{moment.isoformat()} has no time zone", field=name, expected="an aware datetime (UTC)"
+                )
+        if self.start is not None and self.end is not None and self.end <= self.start:
+            raise ValidationError(
+                f"the window ends ({self.end.isoformat()}) at or before it starts ({self.start.isoformat()})",
+                field="--until",
+                expected="an end after the start",
+            )
+
+    def describe(self) -> str:
+        start = "the first row" if self.start is None else self.start.isoformat()
+        end = "the last row" if self.end is None else self.end.isoformat()
+        return f"from {start} to {end} (end excluded)"
+
+
+def day_window(day: date, days: int = 1) -> Window:
+    """The ``days`` UTC days ending with ``day`` (``days=1``: that day alone, midnight to midnight)."""
+    end = datetime.combine(day + timedelta(days=1), clock(0), tzinfo=UTC)
+    return Window(end - timedelta(days=days), end)
+
+
+def _parse_day(text: str, option: str) -> date:
+    try:
+        return date.fromisoformat(text.strip())
+    except ValueError:
+        raise ValidationError(
+            f"{option} {text!r} is not a date", field=option, expected="a date YYYY-MM-DD (a UTC day)"
+        ) from None
+
+
+def _parse_moment(text: str, option: str) -> datetime:
+    """A date (its UTC midnight) or an ISO 8601 date and time with a UTC offset."""
+    raw = text.strip()
+    if len(raw) == 10:
+        return datetime.combine(_parse_day(raw, option), clock(0), tzinfo=UTC)
+    try:
+        moment = datetime.fromisoformat(raw.replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError:
+        moment = None
+    if moment is None or moment.tzinfo is None:
+        raise ValidationError(
+            f"{option} {text!r} is not a date or a time with a UTC offset",
+            field=option,
+            expected="YYYY-MM-DD (UTC midnight) or YYYY-MM-DDTHH:MM:SS+00:00",
+        )
+    return moment.astimezone(UTC)
+
+
+def parse_window(
+    day: str | None = None, days: int | None = None, since: str | None = None, until: str | None = None
+) -> Window | None:
+    """The window of the command's options: ``--day D [--days N]`` (the N UTC days ending with D), or ``--since`` /
+    ``--until`` (a date, its UTC midnight, or a time with an offset; ``--until`` excluded). None: no option given."""
+    if day is not None and (since is not None or until is not None):
+        raise ValidationError(
+            "--day together with --since/--until", field="--day", expected="either --day [--days N] or --since/--until"
+        )
+    if days is not None and day is None:
+        raise ValidationError("--days without --day", field="--days", expected="--day YYYY-MM-DD --days N")
+    if days is not None and not 1 <= days <= MAX_WINDOW_DAYS:
+        raise ValidationError(f"--days {days}", field="--days", expected=f"a whole number from 1 to {MAX_WINDOW_DAYS}")
+    if day is not None:
+        return day_window(_parse_day(day, "--day"), days or 1)
+    if since is None and until is None:
+        return None
+    return Window(
+        None if since is None else _parse_moment(since, "--since"),
+        None if until is None else _parse_moment(until, "--until"),
+    )
+
+
+# ---------------------------------------------------------------------------------------------------------------------
 # the task of one battery
 
 
@@ -296,6 +392,7 @@ class BatteryTask:
     sources: str = ""
     passport_id: str | None = None
     category: str | None = None
+    window: Window | None = None  # None: every stored row
 
 
 def _error_text(exc: BaseException) -> str:
@@ -319,9 +416,11 @@ def check_and_estimate(task: BatteryTask) -> tuple[QualityResult, HealthEstimate
             expected="the --batteries column nominal_capacity_Ah, the passport's rated_capacity_Ah, or "
             "--nominal-capacity-Ah",
         )
-    frame = TelemetryStore(Path(task.store)).scan(task.battery_id).collect()
+    window = task.window or Window()
+    frame = TelemetryStore(Path(task.store)).scan(task.battery_id, start=window.start, end=window.end).collect()
     if frame.height == 0:
-        raise ValidationError("no rows in the store", field="battery_id", expected="stored telemetry")
+        where = "" if task.window is None else f" {task.window.describe()}"
+        raise ValidationError(f"no rows in the store{where}", field="battery_id", expected="stored telemetry")
     limits = quality.QualityLimits.for_chemistry(p.chemistry, p.cells_in_series or 1, p.max_current_A)
     checked = quality.check(frame, limits)
     del frame
@@ -471,6 +570,8 @@ class FleetReport:
     seconds: float = 0.0
     engine: str = ""
     workers: int = 0
+    window_start: str | None = None
+    window_end: str | None = None
     out: str | None = None
     pushed: int = 0
     unchanged: int = 0
@@ -496,11 +597,18 @@ def plan(
     passports: Mapping[str, PassportMatch] | None = None,
     defaults: BatteryParameters | None = None,
     battery_ids: Sequence[str] | None = None,
+    window: Window | None = None,
 ) -> list[BatteryTask]:
-    """One task per battery of the store (or of ``battery_ids``), with its parameters merged (see the module text)."""
+    """One task per battery of the store with rows in ``window`` (or of ``battery_ids``), with its parameters merged
+    (see the module text); each task reads only the rows of ``window`` (None: all its rows)."""
     from batteryloop.telemetry.store import TelemetryStore
 
-    ids = list(battery_ids) if battery_ids is not None else TelemetryStore(store).batteries()
+    if battery_ids is not None:
+        ids = list(battery_ids)
+    elif window is None:
+        ids = TelemetryStore(store).batteries()
+    else:
+        ids = TelemetryStore(store).batteries(start=window.start, end=window.end)
     tasks = []
     for b in ids:
         match = (passports or {}).get(b)
@@ -519,6 +627,7 @@ def plan(
                 sources,
                 match.passport_id if match else None,
                 match.category if match else None,
+                window,
             )
         )
     return tasks
@@ -535,6 +644,10 @@ def run_fleet(
 ) -> tuple[pl.DataFrame, FleetReport]:
     """Run every task on ``runner`` (started here), push as results arrive, write ``out``; the results and a report."""
     report = FleetReport(batteries=len(tasks), engine=runner.name, push=push is not None)
+    windows = {t.window for t in tasks}
+    if len(windows) == 1 and (window := windows.pop()) is not None:
+        report.window_start = None if window.start is None else window.start.isoformat()
+        report.window_end = None if window.end is None else window.end.isoformat()
     viewer = None
     if push is not None:
         from batteryloop.db import transaction

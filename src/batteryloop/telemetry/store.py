@@ -232,12 +232,9 @@ class TelemetryStore:
     def scan(
         self, battery_id: str | None = None, *, start: datetime | None = None, end: datetime | None = None
     ) -> pl.LazyFrame:
-        """The stored rows (canonical columns), of one battery if given, with ``start <= timestamp < end``."""
-        parts = self.partitions(battery_id)
-        if start is not None:
-            parts = [p for p in parts if p.day >= _utc(start).date()]
-        if end is not None:
-            parts = [p for p in parts if p.day <= _utc(end).date()]
+        """The stored rows (canonical columns), of one battery if given, with ``start <= timestamp < end``; only the
+        partitions of the days that overlap ``[start, end)`` are opened."""
+        parts = _days_within(self.partitions(battery_id), start, end)
         if not parts:
             return pl.LazyFrame(schema=SCHEMA)
         frame = pl.scan_parquet([p.path for p in parts], schema=SCHEMA)
@@ -249,12 +246,17 @@ class TelemetryStore:
             frame = frame.filter(pl.col("timestamp") < _utc(end))
         return frame
 
-    def batteries(self) -> list[str]:
-        """Every battery id in the store, sorted."""
-        parts = self.partitions()
+    def batteries(self, *, start: datetime | None = None, end: datetime | None = None) -> list[str]:
+        """Every battery id in the store, sorted; with ``start``/``end``: those with rows in ``[start, end)``."""
+        parts = _days_within(self.partitions(), start, end)
         if not parts:
             return []
-        ids = pl.scan_parquet([p.path for p in parts], schema=SCHEMA).select("battery_id").unique().collect()
+        frame = pl.scan_parquet([p.path for p in parts], schema=SCHEMA)
+        if start is not None:
+            frame = frame.filter(pl.col("timestamp") >= _utc(start))
+        if end is not None:
+            frame = frame.filter(pl.col("timestamp") < _utc(end))
+        ids = frame.select("battery_id").unique().collect()
         return sorted(ids["battery_id"].to_list())
 
     # -- writing ---------------------------------------------------------------------------------------------------
@@ -502,6 +504,12 @@ def _prepare(frame: pl.DataFrame) -> pl.DataFrame:
         )
     if facts["first"] == facts["last"] and (facts["step"] is None or facts["step"] > 0):
         return frame  # one battery, strictly increasing timestamps
+    previous_id, previous_ts = pl.col("battery_id").shift(1), pl.col("timestamp").shift(1)
+    increasing = (pl.col("battery_id") > previous_id) | (
+        (pl.col("battery_id") == previous_id) & (pl.col("timestamp") > previous_ts)
+    )
+    if frame.lazy().select(increasing.fill_null(True).all()).collect().item():
+        return frame  # already in key order, each key once (a bulk load): no sort needed
     frame = frame.sort(KEY, maintain_order=True)
     same = (pl.col("timestamp") == pl.col("timestamp").shift(1)) & (
         pl.col("battery_id") == pl.col("battery_id").shift(1)
@@ -513,6 +521,17 @@ def _prepare(frame: pl.DataFrame) -> pl.DataFrame:
             expected="one row per battery and timestamp (run the quality check first)",
         )
     return frame
+
+
+def _days_within(parts: list[Partition], start: datetime | None, end: datetime | None) -> list[Partition]:
+    """The partitions whose UTC day overlaps ``[start, end)`` (an end at midnight excludes the day it begins)."""
+    if start is not None:
+        first = _utc(start).date()
+        parts = [p for p in parts if p.day >= first]
+    if end is not None:
+        last = (_utc(end) - timedelta(microseconds=1)).date()
+        parts = [p for p in parts if p.day <= last]
+    return parts
 
 
 def _utc(moment: datetime) -> datetime:
