@@ -102,6 +102,8 @@ class Passport(Base):
         Index("ix_passports_soh", "soh_pct"),
         # searches by category and state-of-health range; operator_id lets the count skip the table (0005)
         Index("ix_passports_category_soh", "category", "soh_pct", postgresql_include=["operator_id"]),
+        # a page of such a search in identifier order, testing SoH and operator on the index entry (0005)
+        Index("ix_passports_category_id_soh", "category", "id", "soh_pct", "operator_id"),
     )
 
     id: Mapped[str] = mapped_column(String(128), primary_key=True)
