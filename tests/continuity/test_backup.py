@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import json
 import tarfile
+import zlib
 from pathlib import Path
 
 import pytest
@@ -44,6 +45,17 @@ def members(path: Path) -> dict[str, bytes]:
             assert fh is not None
             out[m.name] = fh.read()
         return out
+
+
+def gzip_members(path: Path) -> int:
+    """How many gzip members the file is a concatenation of."""
+    data, n = path.read_bytes(), 0
+    while data:
+        inflater = zlib.decompressobj(31)
+        inflater.decompress(data)
+        assert inflater.eof
+        data, n = inflater.unused_data, n + 1
+    return n
 
 
 def manifest_of(path: Path) -> dict[str, object]:
@@ -233,6 +245,25 @@ def test_a_changed_or_damaged_backup_is_refused_with_the_reason(
     assert sum(counts(target).values()) == 0  # nothing was loaded by any refused restore
     restore_backup(target, good, trusted_keys=[signing.fingerprint(keys.public_b64)])
     assert counts(target) == counts(engine)
+
+
+def test_a_backup_in_the_single_stream_layout_restores(
+    engine: Engine, settings: Settings, new_db: NewDb, tmp_path: Path, keys: signing.KeyPair
+) -> None:
+    """Backups written before the file became a concatenation of gzip members (one gzip stream of a tar archive, as
+    ``tarfile`` writes it) restore the same way; the current layout is one archive to ``tarfile`` and to ``tar``."""
+    _small_registry(engine, settings)
+    new = write_backup(engine, tmp_path / "new.tar.gz", keys).path
+    assert gzip_members(new) == 2 + 2 * len(registry_tables())  # manifest, header + data per table, end
+    old = tmp_path / "old.tar.gz"
+    _rewrite(new, old, {})  # the same members in one gzip stream
+    assert gzip_members(old) == 1
+    assert members(old) == members(new)
+    target = new_db("sqlite")
+    restored = restore_backup(target, old, trusted_keys=[keys.public_b64])
+    assert restored.chains.ok and counts(target) == counts(engine)
+    again = write_backup(target, tmp_path / "again.tar.gz", keys).path
+    assert_same_content(new, again)
 
 
 def test_a_broken_hash_chain_in_the_backup_is_refused_and_nothing_stays(

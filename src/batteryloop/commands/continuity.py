@@ -84,6 +84,10 @@ def restore(
         list[str] | None,
         typer.Option(help="Public key (base64) or fingerprint of a backup key to trust; repeat for several."),
     ] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(help="Processes that verify the hash chains (default: one per core, at most 8).", min=1),
+    ] = None,
 ) -> None:
     """Restore a backup into an EMPTY database: signature and hashes are checked first, the rows loaded in one
     transaction, every passport's hash chain verified before it commits."""
@@ -97,7 +101,7 @@ def restore(
     settings = get_settings()
     engine = _engine(settings)
     try:
-        summary = restore_backup(engine, file, trusted_keys=trusted_key)
+        summary = restore_backup(engine, file, trusted_keys=trusted_key, workers=workers)
     finally:
         engine.dispose()
     if not trusted_key:
