@@ -45,7 +45,8 @@ sys.path.insert(0, str(ROOT / "src"))
 
 from batteryloop.config import Settings  # noqa: E402
 from batteryloop.db import make_engine, make_session_factory, transaction  # noqa: E402
-from batteryloop.demo import ev_model_nmc, gtin13, industrial_model, lmt_model  # noqa: E402
+from batteryloop.demo.catalogue import gtin13  # noqa: E402
+from batteryloop.demo.legacy import ev_model_nmc, industrial_model, lmt_model  # noqa: E402
 from batteryloop.migrate import upgrade  # noqa: E402
 from batteryloop.passport.models import Grant, Passport  # noqa: E402
 from batteryloop.passport.service import PassportService  # noqa: E402
