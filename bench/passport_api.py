@@ -42,6 +42,7 @@ from sqlalchemy.engine import make_url
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
+sys.path.insert(0, str(ROOT / "bench"))
 
 from batteryloop.config import Settings  # noqa: E402
 from batteryloop.db import make_engine, make_session_factory, transaction  # noqa: E402
@@ -50,6 +51,7 @@ from batteryloop.demo.legacy import ev_model_nmc, industrial_model, lmt_model  #
 from batteryloop.migrate import upgrade  # noqa: E402
 from batteryloop.passport.models import Grant, Passport  # noqa: E402
 from batteryloop.passport.service import PassportService  # noqa: E402
+from machine import wait_up  # noqa: E402  (bench/machine.py, beside this script)
 
 SCHEMA = "bench_passport"
 DEFAULT_URL = "postgresql+psycopg://127.0.0.1:5432/test"
@@ -210,22 +212,6 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
-
-
-def wait_up(port: int, path: str, timeout: float = 60) -> None:
-    import urllib.error
-    import urllib.request
-
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        try:
-            urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=2)
-            return
-        except urllib.error.HTTPError:
-            return
-        except OSError:
-            time.sleep(0.2)
-    raise RuntimeError(f"server on port {port} did not come up")
 
 
 def serve(app: str, port: int, env: dict[str, str], workers: int, cwd: Path | None = None) -> subprocess.Popen[bytes]:

@@ -49,6 +49,7 @@ from sqlalchemy.engine import Engine, make_url
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
+sys.path.insert(0, str(ROOT / "bench"))
 
 from batteryloop.config import Settings  # noqa: E402
 from batteryloop.db import make_engine, make_session_factory, transaction  # noqa: E402
@@ -62,6 +63,7 @@ from batteryloop.passport.bulk import (  # noqa: E402
     sql_passport_id,
 )
 from batteryloop.passport.service import PassportService  # noqa: E402
+from machine import wait_up  # noqa: E402  (bench/machine.py, beside this script)
 
 DB = "batteryloop_scale"
 DEFAULT_URL = "postgresql+psycopg://127.0.0.1:5432/test"
@@ -472,22 +474,6 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def wait_up(port: int, timeout: float = 60) -> None:
-    import urllib.error
-    import urllib.request
-
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        try:
-            urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v1/passports?limit=1", timeout=5)
-            return
-        except urllib.error.HTTPError:
-            return
-        except OSError:
-            time.sleep(0.3)
-    raise RuntimeError(f"server on port {port} did not come up")
-
-
 def serve(port: int, env: dict[str, str], workers: int) -> subprocess.Popen[bytes]:
     cmd = [
         sys.executable,
@@ -661,7 +647,7 @@ def measure(args: argparse.Namespace, ctx: dict[str, Any]) -> dict[str, Any]:
     port = free_port()
     proc = serve(port, env, args.workers)
     try:
-        wait_up(port)
+        wait_up(port, "/api/v1/passports?limit=1")
         for name in ("public", "recycler", "granted", "search"):
             lua = tmp / f"{name}.lua"
             lua.write_text(lua_script(n, grants, tokens, [name], seed=42))

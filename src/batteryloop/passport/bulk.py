@@ -600,6 +600,30 @@ class _Generator:
             signer.public_key.encode(),
         ]
 
+    def issued(self, b: _Battery, pid: str, serial: str, data: bytes) -> tuple[str, list[bytes]]:
+        """Version 1 of passport ``pid`` as the issuer signs it, and the two dynamic values declared with it."""
+        issuer = self.plan.issuer
+        change = self.issue_change(issuer)
+        content = self.content(
+            pid=pid,
+            number=1,
+            previous_hash=signing.GENESIS,
+            category=b.category,
+            status="original",
+            state="active",
+            responsible=issuer,
+            signer=issuer,
+            change=change,
+            data=data,
+            observations=self.obs_issue,
+        )
+        if self.check:
+            self._check(content, b, serial, "original", issuer, 1, signing.GENESIS, change)
+        head, row = self.version(pid, 1, signing.GENESIS, issuer, "create", content)
+        self.dynamic(pid, 1, "soh_capacity_pct", b.soh, "declared at issue")
+        self.dynamic(pid, 1, "remaining_capacity_Ah", b.remaining_Ah, "declared at issue")
+        return head, row
+
     def dynamic(self, pid: str, number: int, key: str, value: Any, method: str) -> None:
         self.dynamic_values += 1
         self.out.add(
@@ -675,25 +699,8 @@ class _Generator:
         issuer = self.plan.issuer
         pid = self.pid(b.category, b.serial)
         data = self.data_bytes(b, b.serial, "original", issuer)
-        content = self.content(
-            pid=pid,
-            number=1,
-            previous_hash=signing.GENESIS,
-            category=b.category,
-            status="original",
-            state="active",
-            responsible=issuer,
-            signer=issuer,
-            change=self.issue_change(issuer),
-            data=data,
-            observations=self.obs_issue,
-        )
-        if self.check:
-            self._check(content, b, b.serial, "original", issuer, 1, signing.GENESIS, self.issue_change(issuer))
-        head, row = self.version(pid, 1, signing.GENESIS, issuer, "create", content)
+        head, row = self.issued(b, pid, b.serial, data)
         versions = [row]
-        self.dynamic(pid, 1, "soh_capacity_pct", b.soh, "declared at issue")
-        self.dynamic(pid, 1, "remaining_capacity_Ah", b.remaining_Ah, "declared at issue")
         status, state, observations, number = "original", "active", self.obs_issue, 1
         if b.status in ("waste", "recycled"):
             status, observations, number = "waste", self.obs_waste, 2
@@ -758,22 +765,7 @@ class _Generator:
         o_serial = serial_for(b.n, "A")
         o_pid = self.pid(b.category, o_serial)
         o_data = self.data_bytes(b, o_serial, "original", issuer)
-        content = self.content(
-            pid=o_pid,
-            number=1,
-            previous_hash=signing.GENESIS,
-            category=b.category,
-            status="original",
-            state="active",
-            responsible=issuer,
-            signer=issuer,
-            change=self.issue_change(issuer),
-            data=o_data,
-            observations=self.obs_issue,
-        )
-        o_head1, o_v1 = self.version(o_pid, 1, signing.GENESIS, issuer, "create", content)
-        self.dynamic(o_pid, 1, "soh_capacity_pct", b.soh, "declared at issue")
-        self.dynamic(o_pid, 1, "remaining_capacity_Ah", b.remaining_Ah, "declared at issue")
+        o_head1, o_v1 = self.issued(b, o_pid, o_serial, o_data)
         # the successor, linked to the original's newest version
         pid = self.pid(b.category, b.serial)
         data = self.data_bytes(b, b.serial, b.status, org)
