@@ -41,6 +41,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -146,10 +148,13 @@ def setup_accounts(engine: Engine, settings: Settings) -> None:
 
 def load(args: argparse.Namespace, engine: Engine, settings: Settings) -> dict[str, Any]:
     meta = meta_get(engine)
-    if args.reuse and "load" in meta:
+    reuse = args.reuse and "load" in meta
+    grow = reuse and args.extend_to > int(meta["load"]["passports"])
+    if reuse and not grow:
         log(f"reusing the load of {meta['load']['passports']:,} passports")
         return dict(meta["load"])
-    setup_accounts(engine, settings)
+    if not reuse:
+        setup_accounts(engine, settings)
     kw = {"issuer": "maker", "repurposer": "repurposer", "remanufacturer": "reman", "settings": settings}
 
     def progress(done: int, total: int, seconds: float) -> None:
@@ -157,6 +162,8 @@ def load(args: argparse.Namespace, engine: Engine, settings: Settings) -> dict[s
             eta = (total - done) / (done / seconds) if done else 0
             log(f"  {done:>10,}/{total:,}  {done / seconds:8,.0f} passports/s  eta {eta / 60:5.1f} min")
 
+    if grow:
+        return extend(engine, dict(meta["load"]), args, kw, progress)
     probe_n = min(args.probe, args.passports)
     log(f"probe: bulk-loading {probe_n:,} passports")
     probe = bulk_load(engine, probe_n, workers=args.workers, chunk=args.chunk, progress=progress, **kw)
@@ -223,6 +230,45 @@ def load(args: argparse.Namespace, engine: Engine, settings: Settings) -> dict[s
     }
     meta_put(engine, "load", result)
     return result
+
+
+def extend(
+    engine: Engine,
+    loaded: dict[str, Any],
+    args: argparse.Namespace,
+    kw: dict[str, Any],
+    progress: Callable[[int, int, float], None],
+) -> dict[str, Any]:
+    """Grow a kept load to ``--extend-to`` passports (numbers after the loaded ones), and record it."""
+    have = int(loaded["passports"])
+    log(f"extending the load of {have:,} passports to {args.extend_to:,}")
+    more = bulk_load(
+        engine, args.extend_to - have, start=have + 1, workers=args.workers, chunk=args.chunk, progress=progress, **kw
+    )
+    for key, value in (
+        ("extra_passports", more.extra_passports),
+        ("versions", more.versions),
+        ("dynamic_values", more.dynamic_values),
+        ("links", more.links),
+    ):
+        loaded[key] = int(loaded[key]) + value
+    for key, counts in (("statuses", more.statuses), ("categories", more.categories)):
+        merged = Counter(loaded[key])
+        merged.update(counts)
+        loaded[key] = dict(merged)
+    loaded["passports"] = args.extend_to
+    loaded.setdefault("extensions", []).append(
+        {
+            "from": have,
+            "passports": more.passports,
+            "copy_seconds": more.copy_seconds,
+            "index_seconds": more.index_seconds,
+            "analyze_seconds": more.analyze_seconds,
+            "rate": more.rate,
+        }
+    )
+    meta_put(engine, "load", loaded)
+    return loaded
 
 
 def setup_grants(engine: Engine, n: int, grants: int) -> int:
@@ -687,6 +733,9 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
     parser.add_argument("--grants", type=int, default=100_000)
     parser.add_argument("--reuse", action="store_true", help="keep a complete earlier load")
+    parser.add_argument(
+        "--extend-to", type=int, default=0, help="with --reuse: grow the kept load to this many passports first"
+    )
     parser.add_argument("--max-gb", type=float, default=35.0, help="disk budget of the database [GB]")
     parser.add_argument(
         "--load-minutes", type=float, default=0, help="time budget of the load; 0: none (N is capped by --max-gb only)"
