@@ -46,7 +46,6 @@ from datetime import UTC, datetime
 from importlib import resources
 from typing import Any
 
-import rfc8785
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
@@ -269,7 +268,7 @@ def slot(name: str) -> str:
 
 def cj(value: Any) -> bytes:
     """RFC 8785 canonical bytes of one value."""
-    return bytes(rfc8785.dumps(value))
+    return signing.canonical(value)
 
 
 # ---------------------------------------------------------------------------------------------------------------------
