@@ -128,7 +128,11 @@ class Server:
             os.kill(self.pid, 0)
         except ProcessLookupError:
             return False
-        return Path(f"/proc/{self.pid}").exists() and "State:\tZ" not in Path(f"/proc/{self.pid}/status").read_text()
+        try:
+            status = Path(f"/proc/{self.pid}/status").read_text()
+        except (FileNotFoundError, ProcessLookupError):
+            return False  # reaped between the signal check and the read
+        return "State:\tZ" not in status
 
     def _wait_gone(self, timeout: float = 10.0) -> None:
         deadline = time.monotonic() + timeout
