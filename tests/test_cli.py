@@ -126,8 +126,8 @@ def test_a_signed_export_imports_into_another_registry(cli: CLI, tmp_path: Path)
 
 
 def test_db_upgrade_reports_the_revision(cli: CLI) -> None:
-    assert "database at revision 0005" in cli.run("db", "upgrade").stdout
-    assert cli.last_line("db", "current") == "0005"
+    assert "database at revision 0006" in cli.run("db", "upgrade").stdout
+    assert cli.last_line("db", "current") == "0006"
 
 
 def test_importing_the_official_catenax_example(cli: CLI, tmp_path: Path) -> None:

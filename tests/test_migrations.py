@@ -12,7 +12,7 @@ from batteryloop.migrate import current
 
 
 def test_migrated_schema_matches_the_models(engine: Engine) -> None:
-    assert current(engine) == "0005"
+    assert current(engine) == "0006"
     with engine.connect() as conn:
         context = MigrationContext.configure(conn, opts={"compare_type": True})
         diff = compare_metadata(context, Base.metadata)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 import uuid
 from collections import Counter
@@ -21,7 +23,7 @@ from batteryloop.continuity.verify import verify_chains
 from batteryloop.db import make_engine, make_session_factory, transaction
 from batteryloop.errors import NotFoundError, ValidationError
 from batteryloop.migrate import upgrade
-from batteryloop.passport import bulk
+from batteryloop.passport import bulk, signing
 from batteryloop.passport.access import Viewer
 from batteryloop.passport.bulk import BulkReport, Mix, bulk_load, load_mix, passport_id_for, sql_passport_id
 from batteryloop.passport.models import DynamicValue, Passport, PassportLink, PassportVersion
@@ -159,6 +161,24 @@ def test_every_bulk_loaded_chain_verifies(loaded: Loaded) -> None:
     assert report.failures == []
     assert report.passports == COUNT + loaded.report.extra_passports
     assert report.versions == loaded.report.versions
+
+
+def test_each_version_is_stored_as_the_exact_bytes_that_were_hashed_and_signed(loaded: Loaded) -> None:
+    """Version content is ``json`` (text kept as written): the stored text of a bulk-loaded version is its canonical
+    JSON byte for byte, so its SHA-256 is the stored hash without parsing it again (jsonb would re-render it)."""
+    with loaded.engine.connect() as conn:
+        kind = conn.scalar(
+            text(
+                "SELECT data_type FROM information_schema.columns "
+                "WHERE table_name = 'passport_versions' AND column_name = 'content'"
+            )
+        )
+        rows = conn.execute(text("SELECT content::text, hash FROM passport_versions ORDER BY id LIMIT 200")).all()
+    assert kind == "json"
+    assert len(rows) == 200
+    for stored, digest in rows:
+        assert stored.encode() == signing.canonical(json.loads(stored))
+        assert hashlib.sha256(stored.encode()).hexdigest() == digest
 
 
 def test_the_status_mix_comes_out_as_configured() -> None:
