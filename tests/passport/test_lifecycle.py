@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 from typing import Any
 
+import pytest
 from fastapi.testclient import TestClient
 
 from batteryloop.passport import signing
@@ -237,3 +238,27 @@ def test_search_by_public_facts_and_status_only_where_readable(client: TestClien
     assert client.get("/api/v1/passports", params={"battery_status": "original"}).json()["total"] == 0
     mine = client.get("/api/v1/passports", params={"battery_status": "original"}, headers=landscape.auth("maker-op"))
     assert mine.json()["total"] == 1 and mine.json()["items"][0]["battery_status"] == "original"
+
+
+def test_a_broad_search_counts_up_to_the_limit_and_says_the_total_is_a_lower_bound(
+    client: TestClient, landscape: Landscape, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from batteryloop.api.routes import passports as routes
+
+    for n in range(4):
+        create(client, landscape, ev(f"PACK-01{n}"))
+    exact = client.get("/api/v1/passports", params={"model": "EV-75"}).json()
+    assert (exact["total"], exact["total_exact"], len(exact["items"])) == (4, True, 4)
+    monkeypatch.setattr(routes, "SEARCH_COUNT_LIMIT", 4)
+    at_limit = client.get("/api/v1/passports", params={"model": "EV-75"}).json()
+    assert (at_limit["total"], at_limit["total_exact"]) == (4, True)
+    monkeypatch.setattr(routes, "SEARCH_COUNT_LIMIT", 3)
+    capped = client.get("/api/v1/passports", params={"model": "EV-75"}).json()
+    # the count stops, the page does not: all four hits are listed, in identifier order
+    assert (capped["total"], capped["total_exact"]) == (3, False)
+    assert [i["passport_id"] for i in capped["items"]] == [i["passport_id"] for i in exact["items"]]
+    assert len(capped["items"]) == 4
+    mine = client.get(
+        "/api/v1/passports", params={"battery_status": "original"}, headers=landscape.auth("maker-op")
+    ).json()
+    assert (mine["total"], mine["total_exact"]) == (3, False)

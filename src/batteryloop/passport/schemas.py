@@ -135,7 +135,8 @@ class SearchItem(BaseModel):
 
 
 class SearchResult(BaseModel):
-    total: int
+    total: int = Field(description="Matches counted: all of them, or a lower bound when total_exact is false")
+    total_exact: bool = Field(description="False when there are more matches than the count stops at (10,000)")
     limit: int
     offset: int
     items: list[SearchItem]

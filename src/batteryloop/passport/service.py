@@ -378,12 +378,17 @@ class PassportService:
         limit: int = 50,
         offset: int = 0,
         route: str | None = None,
+        count_limit: int | None = None,
     ) -> tuple[int, list[dict[str, Any]]]:
-        """Passports matching the filters.
+        """Passports matching the filters: how many, and one page of them in identifier order.
 
         Model, category, chemistry and state are public. Status (Annex XIII 4(c)) and state of health (4(b)) are
         individual-battery data: filtering on them searches only the passports whose point-4 data the caller may
         read (its own, or those granted to it), so a search reveals nothing the caller could not read directly.
+
+        With ``count_limit`` the count stops after ``count_limit + 1`` matches: a total above ``count_limit`` means
+        "more than ``count_limit``". Counting every match of a broad search (all 8.8 million e-bike packs of a
+        national registry) costs a full index scan per request; the page itself never needs it.
         """
         grant = self._grant_clause(viewer)
         stmt: Select[Any] = select(
@@ -414,7 +419,8 @@ class PassportService:
                 stmt = stmt.where(Passport.soh_pct >= soh_min)
             if soh_max is not None:
                 stmt = stmt.where(Passport.soh_pct <= soh_max)
-        total = self.session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
+        counted = stmt if count_limit is None else stmt.with_only_columns(Passport.id).limit(count_limit + 1)
+        total = self.session.scalar(select(func.count()).select_from(counted.subquery())) or 0
         rows = self.session.execute(stmt.order_by(Passport.id).limit(limit).offset(offset)).all()
         items = []
         log: list[dict[str, Any]] = []

@@ -77,6 +77,12 @@ async def issue_batch(body: schemas.BatchCreate, ctx: ContextDep) -> Any:
     return await ctx.run(work)
 
 
+# A search counts its matches up to this many; beyond it the total is reported as a lower bound
+# (``total_exact: false``), as search engines do for broad queries (Elasticsearch's ``track_total_hits`` default is
+# the same 10,000). On 10 million passports an exact count of a category is a scan of millions of index entries per
+# request (docs/registry-scale.md); the page of results never needs it.
+SEARCH_COUNT_LIMIT = 10_000
+
 # OpenAPI link: a search hit's id reads that passport (lets stateful API testing chain search -> read -> ...)
 _FIRST_HIT_LINK = {
     "operationRef": "#/paths/~1api~1v1~1passports~1{passport_id}/get",
@@ -121,8 +127,16 @@ async def search_passports(
             limit=limit,
             offset=offset,
             route=ctx.route,
+            count_limit=SEARCH_COUNT_LIMIT,
         )
-        return {"total": total, "limit": limit, "offset": offset, "items": items}
+        exact = total <= SEARCH_COUNT_LIMIT
+        return {
+            "total": total if exact else SEARCH_COUNT_LIMIT,
+            "total_exact": exact,
+            "limit": limit,
+            "offset": offset,
+            "items": items,
+        }
 
     return await ctx.run(work)
 
