@@ -80,6 +80,9 @@ ACCOUNTS = (
     ("recycler", "recycler", "Recycler B.V.", "recycler"),
 )
 SOH_LOW, SOH_HIGH, SOH_WIDTH = 60, 95, 5  # searches: SoH in [lo, lo + 5] with lo random in 60..95
+# the broad search: every e-bike pack (88 % of the registry), anonymous, a page at a random offset up to this
+BROAD_MAX_OFFSET, BROAD_SAMPLE_OFFSET = 5000, 1234
+SCENARIOS = ("public", "recycler", "granted", "search", "broad")
 
 
 def log(msg: str) -> None:
@@ -155,7 +158,7 @@ def load(args: argparse.Namespace, engine: Engine, settings: Settings) -> dict[s
         return dict(meta["load"])
     if not reuse:
         setup_accounts(engine, settings)
-    kw = {"issuer": "maker", "repurposer": "repurposer", "remanufacturer": "reman", "settings": settings}
+    kw: dict[str, Any] = {"issuer": "maker", "repurposer": "repurposer", "remanufacturer": "reman", "settings": settings}
 
     def progress(done: int, total: int, seconds: float) -> None:
         if done % 100_000 < args.chunk or done == total:
@@ -334,6 +337,7 @@ def scenario_requests(n: int, grants: int) -> dict[str, dict[str, Any]]:
         "recycler": {"token": "recycler", "pick": "read"},
         "granted": {"token": "repurposer", "pick": "granted"},
         "search": {"token": "maker", "pick": "search"},
+        "broad": {"token": None, "pick": "broad"},
     }
 
 
@@ -358,6 +362,8 @@ def lua_script(n: int, grants: int, tokens: dict[str, str], scenarios: list[str]
             path = f'"/api/v1/passports/" .. pid(math.random({n}))'
         elif spec["pick"] == "granted":
             path = f'"/api/v1/passports/" .. pid(granted(math.random({grants})))'
+        elif spec["pick"] == "broad":
+            path = f'"/api/v1/passports?category=lmt&offset=" .. math.random(0, {BROAD_MAX_OFFSET})'
         else:
             path = f'"/api/v1/passports?category=ev&soh_min=" .. lo .. "&soh_max=" .. (lo + {SOH_WIDTH})'
         parts.append(
@@ -466,12 +472,16 @@ def build_pgbench_scripts(
         "recycler": (f"/api/v1/passports/{passport_id_for(n_read, mix)}", tokens["recycler"], n_read),
         "granted": (f"/api/v1/passports/{passport_id_for(n_granted, mix)}", tokens["repurposer"], n_granted),
         "search": (f"/api/v1/passports?category=ev&soh_min={lo}&soh_max={lo + SOH_WIDTH}", tokens["maker"], None),
+        "broad": (f"/api/v1/passports?category=lmt&offset={BROAD_SAMPLE_OFFSET}", None, None),
     }
     for name, (path, token, number) in cases.items():
         events = capture_sql(engine, settings, path, token)
         replace: dict[Any, str] = {}
         if name == "granted":
             header = [f"\\set k random(1, {grants})", f"\\set n 1 + (:k * {GRANT_STEP}) % {n}"]
+        elif name == "broad":
+            header = [f"\\set off random(0, {BROAD_MAX_OFFSET})"]
+            replace[BROAD_SAMPLE_OFFSET] = ":off"
         elif name == "search":
             header = [f"\\set lo random({SOH_LOW}, {SOH_HIGH})", f"\\set hi :lo + {SOH_WIDTH}"]
             replace[float(lo)] = "(:lo)::float8"
@@ -491,7 +501,7 @@ def build_pgbench_scripts(
 
 def explain(engine: Engine, scripts: dict[str, Path], n: int, grants: int) -> dict[str, str]:
     """EXPLAIN of each SELECT of each scenario, with sample values for the pgbench variables."""
-    values = {"n": str(4242 % n + 1), "k": "18", "lo": "71", "hi": "76"}
+    values = {"n": str(4242 % n + 1), "k": "18", "lo": "71", "hi": "76", "off": str(BROAD_SAMPLE_OFFSET)}
     plans: dict[str, str] = {}
     with engine.connect() as conn:
         for name, path in scripts.items():
@@ -694,7 +704,7 @@ def measure(args: argparse.Namespace, ctx: dict[str, Any]) -> dict[str, Any]:
     proc = serve(port, env, args.workers)
     try:
         wait_up(port, "/api/v1/passports?limit=1")
-        for name in ("public", "recycler", "granted", "search"):
+        for name in SCENARIOS:
             lua = tmp / f"{name}.lua"
             lua.write_text(lua_script(n, grants, tokens, [name], seed=42))
             api = wrk(port, lua, args.duration, args.connections, args.threads)
@@ -709,7 +719,7 @@ def measure(args: argparse.Namespace, ctx: dict[str, Any]) -> dict[str, Any]:
         memory = None
         if args.memory_minutes > 0:
             mixed = tmp / "mixed.lua"
-            mixed.write_text(lua_script(n, grants, tokens, ["public", "recycler", "granted", "search"], seed=7))
+            mixed.write_text(lua_script(n, grants, tokens, list(SCENARIOS), seed=7))
             log(f"memory: {args.memory_minutes:g} min of mixed load")
             memory = memory_run(port, proc, mixed, args.memory_minutes, args.connections, args.threads)
             log(
