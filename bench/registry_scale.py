@@ -158,7 +158,12 @@ def load(args: argparse.Namespace, engine: Engine, settings: Settings) -> dict[s
         return dict(meta["load"])
     if not reuse:
         setup_accounts(engine, settings)
-    kw: dict[str, Any] = {"issuer": "maker", "repurposer": "repurposer", "remanufacturer": "reman", "settings": settings}
+    kw: dict[str, Any] = {
+        "issuer": "maker",
+        "repurposer": "repurposer",
+        "remanufacturer": "reman",
+        "settings": settings,
+    }
 
     def progress(done: int, total: int, seconds: float) -> None:
         if done % 100_000 < args.chunk or done == total:
