@@ -149,7 +149,12 @@ def test_sigkill_during_passport_writes_loses_no_acknowledged_version(
             acked_before = len(acks.versions)
             for thread in threads:
                 thread.start()
-            moment = rng.uniform(0.2, 1.2)
+            # the kill lands at a random moment once writes are being acknowledged (on a busy machine the first
+            # answer can take seconds)
+            deadline = time.monotonic() + 60.0
+            while len(acks.versions) == acked_before and time.monotonic() < deadline:
+                time.sleep(0.02)
+            moment = rng.uniform(0.0, 1.0)
             time.sleep(moment)
             server.kill()
             stop.set()

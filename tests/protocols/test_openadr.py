@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -223,20 +225,23 @@ def test_the_ven_retries_while_the_vtn_is_away_and_picks_up_events_when_it_retur
     state, server = vtn
     ven = battery_ven(server, poll_s=0.05, max_retry_s=0.2, http_timeout_s=1.0)
 
+    async def until(condition: Callable[[], bool], seconds: float = 30.0) -> None:
+        """Poll (a busy machine may take seconds where a quiet one takes milliseconds)."""
+        deadline = time.monotonic() + seconds
+        while not condition() and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+
     async def scenario() -> None:
         stop = asyncio.Event()
         task = asyncio.create_task(ven.run(stop))
-        await asyncio.sleep(0.3)
+        await until(lambda: ven.ven_id is not None)
         assert ven.failures == 0 and ven.ven_id is not None
         await asyncio.to_thread(server.stop)
-        await asyncio.sleep(0.6)
+        await until(lambda: ven.failures >= 2)
         assert ven.failures >= 2 and not task.done()  # it keeps trying, it does not crash
         state.add_event(limit_event(state, "IMPORT_CAPACITY_LIMIT", 1.5))  # made while the VEN cannot see it
         await asyncio.to_thread(server.start)  # same port, same state
-        for _ in range(100):
-            if ven.signals:
-                break
-            await asyncio.sleep(0.05)
+        await until(lambda: bool(ven.signals))
         stop.set()
         await task
 
