@@ -1,7 +1,7 @@
 """The passport registry at national scale: millions of passports in PostgreSQL, the API under load next to pgbench.
 
     python bench/registry_scale.py [--passports 10000000] [--duration 30] [--memory-minutes 10]
-                                   [--connections 32] [--reuse] [--max-gb 35]
+                                   [--connections 32] [--reuse] [--max-gb 70]
 
 1. Creates a database of its own on the local PostgreSQL server (``batteryloop_scale``; ``--reuse`` keeps a complete
    earlier load), migrates it and bulk-loads N passports with ``COPY`` (:mod:`batteryloop.passport.bulk`: a realistic
@@ -20,8 +20,10 @@
    - ``public``: read by id, anonymous;
    - ``recycler``: read by id with a recycler's token (authentication, points 1 and 2, an access-log row);
    - ``granted``: read by id with a repurposer's token on a granted passport (grant lookup, points 1, 2 and 4);
-   - ``search``: category + state-of-health range as the responsible operator (restricted filters, count and page).
-5. Runs wrk for ``--memory-minutes`` on a mix of the four while sampling the resident memory of the server process
+   - ``search``: category + state-of-health range as the responsible operator (restricted filters, count and page);
+   - ``broad``: every e-bike pack (88 % of the registry), anonymous, a page at a random offset up to 5,000 (the
+     count stops at the API's 10,000).
+5. Runs wrk for ``--memory-minutes`` on a mix of the five while sampling the resident memory of the server process
    and its children every 5 s: start, end, maximum and the least-squares slope [MiB/min].
 
 Results go to ``bench/results/registry_scale.json``.
@@ -751,7 +753,7 @@ def main() -> None:
     parser.add_argument(
         "--extend-to", type=int, default=0, help="with --reuse: grow the kept load to this many passports first"
     )
-    parser.add_argument("--max-gb", type=float, default=35.0, help="disk budget of the database [GB]")
+    parser.add_argument("--max-gb", type=float, default=70.0, help="disk budget of the database [GB]")
     parser.add_argument(
         "--load-minutes", type=float, default=0, help="time budget of the load; 0: none (N is capped by --max-gb only)"
     )
