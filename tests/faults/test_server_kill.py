@@ -99,12 +99,22 @@ def _check(server: Server, engine: Engine, acks: Acks, passports: list[str]) -> 
             assert numbers == list(range(1, len(numbers) + 1)), f"{pid}: versions {numbers}"
             acked = max(v for (p, v) in acks.versions if p == pid)
             assert acked <= len(numbers), f"{pid}: acknowledged version {acked}, the server lists {numbers}"
+    return check_stored(engine, acks)
+
+
+def check_stored(engine: Engine, acks: Acks) -> int:
+    """Every acknowledged version is stored once with its content, each passport's versions are numbered 1..n, one
+    passport per battery, and every chain verifies. Returns the number of versions stored."""
     with make_session_factory(engine)() as session:
         rows = session.execute(select(PassportVersion.passport_id, PassportVersion.number, PassportVersion.content))
         stored: dict[tuple[str, int], dict[str, Any]] = {}
+        numbers: dict[str, list[int]] = {}
         for pid, number, content in rows:
             assert (pid, number) not in stored, f"{pid} version {number} stored twice"
             stored[(pid, number)] = content["data"]
+            numbers.setdefault(pid, []).append(number)
+        for pid, found in numbers.items():
+            assert sorted(found) == list(range(1, len(found) + 1)), f"{pid}: versions {sorted(found)}"
         for (pid, number), mass in acks.versions.items():
             assert (pid, number) in stored, f"acknowledged {pid} version {number} is missing"
             data = stored[(pid, number)]

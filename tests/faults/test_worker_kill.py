@@ -33,19 +33,15 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import httpx
 import pytest
-from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 
 from batteryloop.config import Settings
-from batteryloop.continuity.verify import verify_chains
-from batteryloop.db import make_session_factory
-from batteryloop.passport.models import Passport, PassportVersion
 from tests.faults.servers import EV, free_port, operator_token
-from tests.faults.test_server_kill import Acks, _server_url
+from tests.faults.test_server_kill import Acks, _server_url, check_stored
 
 WORKERS = 2
 ROUNDS = 3
@@ -259,32 +255,6 @@ def _client_loop(
         acks.other.append(f"{name}: {exc!r}")
 
 
-def _check_stored(engine: Engine, acks: Acks) -> int:
-    """Every acknowledged version is stored once with its content; numbering, one passport per battery, the chains."""
-    with make_session_factory(engine)() as session:
-        rows = session.execute(select(PassportVersion.passport_id, PassportVersion.number, PassportVersion.content))
-        stored: dict[tuple[str, int], dict[str, Any]] = {}
-        numbers: dict[str, list[int]] = {}
-        for pid, number, content in rows:
-            assert (pid, number) not in stored, f"{pid} version {number} stored twice"
-            stored[(pid, number)] = content["data"]
-            numbers.setdefault(pid, []).append(number)
-        for pid, found in numbers.items():
-            assert sorted(found) == list(range(1, len(found) + 1)), f"{pid}: versions {sorted(found)}"
-        for (pid, number), mass in acks.versions.items():
-            assert (pid, number) in stored, f"acknowledged {pid} version {number} is missing"
-            data = stored[(pid, number)]
-            assert data["serial_number"] == acks.serials[pid]
-            assert data.get("battery_mass_kg") == mass, (pid, number, data)
-        report = verify_chains(session)
-        assert report.ok, report.failures
-        duplicates = session.execute(
-            select(Passport.serial_number).group_by(Passport.serial_number).having(func.count() > 1)
-        ).all()
-        assert not duplicates, duplicates
-    return len(stored)
-
-
 def _served(lines: list[str]) -> dict[int, int]:
     """Writes answered 2xx in these access log lines, by worker pid."""
     served: dict[int, int] = {}
@@ -410,7 +380,7 @@ def test_sigkill_of_one_worker_the_other_serves_and_the_supervisor_replaces_it(
         print(f"SIGTERM: the supervisor and its workers gone after {stopped:.1f} s")
     finally:
         server.close()
-    stored = _check_stored(engine, acks)
+    stored = check_stored(engine, acks)
     print(
         f"{len(acks.versions)} acknowledged versions, {len(acks.serials)} passports, {stored} versions stored "
         f"({stored - len(acks.versions)} in flight at a kill, each whole); {time.monotonic() - started:.1f} s"
