@@ -25,12 +25,8 @@ import argparse
 import json
 import os
 import random
-import re
 import shutil
-import signal
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -51,7 +47,7 @@ from batteryloop.demo.legacy import ev_model_nmc, industrial_model, lmt_model  #
 from batteryloop.migrate import upgrade  # noqa: E402
 from batteryloop.passport.models import Grant, Passport  # noqa: E402
 from batteryloop.passport.service import PassportService  # noqa: E402
-from machine import wait_up  # noqa: E402  (bench/machine.py, beside this script)
+from machine import free_port, serve, stop, wait_up, wrk  # noqa: E402  (bench/machine.py, beside this script)
 
 SCHEMA = "bench_passport"
 DEFAULT_URL = "postgresql+psycopg://127.0.0.1:5432/test"
@@ -208,88 +204,12 @@ def load(url: str, n: int, reuse: bool) -> dict[str, Any]:
     }
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def serve(app: str, port: int, env: dict[str, str], workers: int, cwd: Path | None = None) -> subprocess.Popen[bytes]:
-    cmd = [
-        sys.executable,
-        "-m",
-        "uvicorn",
-        app,
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--workers",
-        str(workers),
-        "--log-level",
-        "warning",
-        "--no-access-log",
-    ]
-    if app.endswith("create_app"):
-        cmd.insert(4, "--factory")
-    return subprocess.Popen(cmd, env=env, cwd=cwd, start_new_session=True)
-
-
-def stop(proc: subprocess.Popen[bytes]) -> None:
-    os.killpg(proc.pid, signal.SIGTERM)
-    try:
-        proc.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-
-
 def run_wrk(
     port: int, prefix: str, ids_file: Path, token: str, duration: int, connections: int, threads: int, tmp: Path
-) -> dict[str, float]:
+) -> dict[str, Any]:
     script = tmp / f"req_{port}.lua"
     script.write_text(WRK_LUA % {"ids": ids_file, "seed": 42, "prefix": prefix, "token": token})
-    # warm-up (connections, caches), then the measured run
-    subprocess.run(
-        ["wrk", "-t", str(threads), "-c", str(connections), "-d", "3s", "-s", str(script), f"http://127.0.0.1:{port}"],
-        capture_output=True,
-        check=True,
-    )
-    proc = subprocess.run(
-        [
-            "wrk",
-            "-t",
-            str(threads),
-            "-c",
-            str(connections),
-            "-d",
-            f"{duration}s",
-            "--latency",
-            "-s",
-            str(script),
-            f"http://127.0.0.1:{port}",
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    out = proc.stdout
-    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
-
-    def pct(label: str) -> float:
-        m = re.search(rf"\s{label}%\s+([\d.]+)(us|ms|s)", out)
-        assert m, out
-        value, unit = float(m.group(1)), m.group(2)
-        return value / 1000 if unit == "us" else value * 1000 if unit == "s" else value
-
-    non2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
-    errors = re.search(r"Socket errors:.*", out)
-    return {
-        "rps": rps,
-        "p50_ms": pct("50"),
-        "p99_ms": pct("99"),
-        "non_2xx": int(non2xx.group(1)) if non2xx else 0,
-        "socket_errors": errors.group(0) if errors else "",
-    }
+    return wrk(port, script, duration, connections, threads)
 
 
 def main() -> None:

@@ -36,8 +36,6 @@ import json
 import os
 import re
 import shutil
-import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -67,7 +65,7 @@ from batteryloop.passport.bulk import (  # noqa: E402
     sql_passport_id,
 )
 from batteryloop.passport.service import PassportService  # noqa: E402
-from machine import wait_up  # noqa: E402  (bench/machine.py, beside this script)
+from machine import free_port, serve, stop, wait_up, wrk  # noqa: E402  (bench/machine.py, beside this script)
 
 DB = "batteryloop_scale"
 DEFAULT_URL = "postgresql+psycopg://127.0.0.1:5432/test"
@@ -531,70 +529,6 @@ def explain(engine: Engine, scripts: dict[str, Path], n: int, grants: int) -> di
 # Running wrk, pgbench and the server
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def serve(port: int, env: dict[str, str], workers: int) -> subprocess.Popen[bytes]:
-    cmd = [
-        sys.executable,
-        "-m",
-        "uvicorn",
-        "--factory",
-        "batteryloop.api.app:create_app",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--workers",
-        str(workers),
-        "--log-level",
-        "warning",
-        "--no-access-log",
-    ]
-    return subprocess.Popen(cmd, env=env, start_new_session=True)
-
-
-def stop(proc: subprocess.Popen[bytes]) -> None:
-    os.killpg(proc.pid, signal.SIGTERM)
-    try:
-        proc.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
-
-
-def wrk(port: int, script: Path, duration: int, connections: int, threads: int) -> dict[str, Any]:
-    base = ["wrk", "-t", str(threads), "-c", str(connections), "-s", str(script), f"http://127.0.0.1:{port}"]
-    subprocess.run([*base[:1], "-d", "3s", *base[1:]], capture_output=True, check=True)
-    out = subprocess.run([*base[:1], "-d", f"{duration}s", "--latency", *base[1:]], capture_output=True, text=True)
-    if out.returncode != 0:
-        raise SystemExit(f"wrk failed: {out.stderr[:500]}")
-    o = out.stdout
-    m = re.search(r"Requests/sec:\s+([\d.]+)", o)
-    if not m:
-        raise SystemExit(f"wrk printed no rate:\n{o}")
-
-    def pct(label: str) -> float:
-        mm = re.search(rf"\s{label}%\s+([\d.]+)(us|ms|s)", o)
-        if not mm:
-            raise SystemExit(f"wrk printed no {label}th percentile:\n{o}")
-        v, unit = float(mm.group(1)), mm.group(2)
-        return v / 1000 if unit == "us" else v * 1000 if unit == "s" else v
-
-    non2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", o)
-    errors = re.search(r"Socket errors:.*", o)
-    return {
-        "rps": float(m.group(1)),
-        "p50_ms": pct("50"),
-        "p99_ms": pct("99"),
-        "non_2xx": int(non2xx.group(1)) if non2xx else 0,
-        "socket_errors": errors.group(0) if errors else "",
-    }
-
-
 def pgbench(url: str, script: Path, duration: int, clients: int, tmp: Path) -> dict[str, Any]:
     u = make_url(url)
     logdir = tmp / f"pgbench-{script.stem}-{time.time_ns()}"
@@ -708,7 +642,7 @@ def measure(args: argparse.Namespace, ctx: dict[str, Any]) -> dict[str, Any]:
     }
     results: dict[str, Any] = {}
     port = free_port()
-    proc = serve(port, env, args.workers)
+    proc = serve("batteryloop.api.app:create_app", port, env, args.workers)
     try:
         wait_up(port, "/api/v1/passports?limit=1")
         for name in SCENARIOS:
