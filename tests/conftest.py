@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -69,11 +70,18 @@ def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
         yield eng
         eng.dispose()
         return
+    with postgres_schema() as eng:
+        yield eng
+
+
+@contextmanager
+def postgres_schema(pool_size: int = 4) -> Iterator[Engine]:
+    """A migrated, empty schema of its own on the PostgreSQL server (skips without one), dropped afterwards."""
     admin = _postgres_or_skip()
     schema = f"t_{uuid.uuid4().hex[:12]}"
     with admin.begin() as conn:
         conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    eng = make_engine(postgres_url(), schema=schema, pool_size=4)
+    eng = make_engine(postgres_url(), schema=schema, pool_size=pool_size)
     try:
         upgrade(eng)
         yield eng

@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import uuid
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -22,13 +21,12 @@ from batteryloop.config import Settings
 from batteryloop.continuity.verify import verify_chains
 from batteryloop.db import make_engine, make_session_factory, transaction
 from batteryloop.errors import NotFoundError, ValidationError
-from batteryloop.migrate import upgrade
 from batteryloop.passport import bulk, signing
 from batteryloop.passport.access import Viewer
 from batteryloop.passport.bulk import BulkReport, Mix, bulk_load, load_mix, passport_id_for, sql_passport_id
 from batteryloop.passport.models import DynamicValue, Passport, PassportLink, PassportVersion
 from batteryloop.passport.service import PassportService
-from tests.conftest import _postgres_or_skip, postgres_url
+from tests.conftest import postgres_schema
 
 pytestmark = pytest.mark.postgres
 
@@ -59,13 +57,7 @@ def _indexes(engine: Engine) -> set[str]:
 @contextmanager
 def _registry(data_dir: Path) -> Iterator[tuple[Engine, sessionmaker[Session], Settings]]:
     """A fresh PostgreSQL schema with the organisations and accounts of a bulk load; dropped afterwards."""
-    admin = _postgres_or_skip()
-    schema = f"t_{uuid.uuid4().hex[:12]}"
-    with admin.begin() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    engine = make_engine(postgres_url(), schema=schema, pool_size=4)
-    try:
-        upgrade(engine)
+    with postgres_schema() as engine:
         settings = Settings(data_dir=data_dir, public_base_url="https://passport.example.nl")
         factory = make_session_factory(engine)
         with transaction(factory) as session:
@@ -82,11 +74,6 @@ def _registry(data_dir: Path) -> Iterator[tuple[Engine, sessionmaker[Session], S
             svc.create_account("reman", "remanufacturer", "Reman B.V.")
             svc.create_account("recycler", "recycler", "Recycler B.V.")
         yield engine, factory, settings
-    finally:
-        engine.dispose()
-        with admin.begin() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
 
 
 ACCOUNTS = {"issuer": "maker", "repurposer": "repurposer", "remanufacturer": "reman"}
